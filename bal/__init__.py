@@ -1,0 +1,3 @@
+"""bal: Bayesian deep active learning in JAX/Flax."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,41 @@
+"""Test configuration shared by the whole suite.
+
+JAX reads ``XLA_FLAGS`` and ``JAX_PLATFORMS`` once, when it initialises its
+backends, so they are set here before anything imports jax: every test runs on
+the CPU with 8 simulated devices, which exercises the sharded code paths on
+any machine (a laptop, CI, or a GPU host).
+"""
+
+import os
+
+os.environ["JAX_PLATFORMS"] = "cpu"
+_flags = os.environ.get("XLA_FLAGS", "")
+if "xla_force_host_platform_device_count" not in _flags:
+    os.environ["XLA_FLAGS"] = (_flags + " --xla_force_host_platform_device_count=8").strip()
+
+import pathlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+# The real MNIST / Fashion-MNIST files live in ../shared/datasets beside the repo
+# on the project's machines; BAL_DATA_DIR overrides that.
+_REPO = pathlib.Path(__file__).resolve().parent.parent
+_SHARED = _REPO.parent / "shared" / "datasets"
+
+
+def real_data_dir():
+    """The directory holding the real dataset files, or None when absent."""
+    env = os.environ.get("BAL_DATA_DIR")
+    for candidate in ([pathlib.Path(env)] if env else []) + [_SHARED]:
+        if (candidate / "mnist" / "train-images-idx3-ubyte.gz").exists():
+            return candidate
+    return None
+
+
+@pytest.fixture
+def real_data():
+    """Path of the real datasets; skips the test cleanly when they are absent."""
+    path = real_data_dir()
+    if path is None:
+        pytest.skip("real MNIST files not found (set BAL_DATA_DIR or provide ../shared/datasets)")
+    return path
