@@ -1,0 +1,176 @@
+"""The interface every approximate posterior implements.
+
+A posterior is an immutable bundle of pure functions around a Flax model (in
+the spirit of ``optax.GradientTransformation``): it holds no parameters. The
+parameters live in a ``variables`` pytree (``{"params": ..., "batch_stats":
+...}``) that the caller threads through explicitly::
+
+    variables = posterior.init(key, example_x)                  # pytree
+    loss, (new_state, aux) = posterior.loss(variables, x, y, key, num_train=N)
+    log_probs = posterior.predict(variables, x, key, num_samples=S)        # [S, N, C]
+    log_probs, emb = posterior.predict_with_embeddings(variables, x, key)  # [S,N,C], [S,N,D]
+
+Acquisition functions and the active-learning loop see only ``log_probs``
+(and embeddings), never which family produced them.
+
+Sample strategy: posterior samples (keys) are mapped with ``jax.vmap`` or
+``jax.lax.map``. On XLA:CPU a vmap over per-sample *weights* turns
+convolutions into slow grouped convolutions (about 30x slower, measured in
+``shared/notes-performance.md``), while for MC dropout the noise-free trunk is
+hoisted out of the vmap. ``sample_map="auto"`` therefore uses ``vmap`` for
+MC dropout everywhere and for weight-sampling families on accelerators, and
+``lax.map`` for weight-sampling families on the CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from bal import nn as bnn
+
+Variables = Any  # a pytree: {"params": ..., optionally "batch_stats": ...}
+
+SAMPLE_MAPS = ("auto", "vmap", "map")
+
+
+def model_rngs(key: jax.Array) -> dict[str, jax.Array]:
+    """The RNG streams a ``bal`` model reads: weight ``noise`` and ``dropout``."""
+    noise, dropout = jax.random.split(key)
+    return {"noise": noise, "dropout": dropout}
+
+
+def map_over(fn: Callable, xs, strategy: str, batch_size: int | None = None):
+    """Map ``fn`` over the leading axis of ``xs`` with ``vmap`` or ``lax.map``."""
+    if strategy == "vmap":
+        return jax.vmap(fn)(xs)
+    if strategy == "map":
+        return jax.lax.map(fn, xs, batch_size=batch_size)
+    raise ValueError(f"unknown map strategy {strategy!r}; expected 'vmap' or 'map'")
+
+
+def resolve_sample_map(strategy: str, weight_noise: bool) -> str:
+    """Pick ``vmap`` or ``map`` for ``strategy="auto"`` (see module docstring)."""
+    if strategy not in SAMPLE_MAPS:
+        raise ValueError(f"unknown sample_map {strategy!r}; expected one of {SAMPLE_MAPS}")
+    if strategy != "auto":
+        return strategy
+    if weight_noise and jax.default_backend() == "cpu":
+        return "map"
+    return "vmap"
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean categorical cross-entropy. ``logits: [B, C]``, ``labels: [B]`` -> ``[]``."""
+    log_probs = jax.nn.log_softmax(logits)
+    return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None], axis=-1))
+
+
+@dataclasses.dataclass(frozen=True)
+class SingleModelPosterior:
+    """Shared machinery of the families built from one model (not an ensemble).
+
+    Attributes:
+      model: a ``bal.models`` module (or any Linen module with the same call
+        contract: ``apply(variables, x, train=, sample=, return_embedding=)``).
+      num_classes: ``C``, the number of classes the model predicts.
+    """
+
+    model: Any
+    num_classes: int
+    #: ``S`` when ``predict`` is called with ``num_samples=None``.
+    default_num_samples: int = 20
+    #: how posterior samples are mapped: "auto", "vmap" or "map" (``lax.map``).
+    sample_map: str = "auto"
+    #: with ``sample_map="map"``: samples computed together per map step.
+    sample_batch_size: int | None = None
+
+    #: the number of stacked members (``None`` for a single model).
+    num_members = None
+    #: whether samples differ in their weights (True) or only in dropout masks.
+    weight_noise = False
+
+    def __post_init__(self):
+        if not isinstance(self.num_classes, int) or self.num_classes < 2:
+            raise ValueError(f"num_classes must be an integer >= 2; got {self.num_classes!r}")
+        check_num_samples(self.default_num_samples)
+        resolve_sample_map(self.sample_map, self.weight_noise)
+
+    # --- initialisation -----------------------------------------------------------------
+    def init(self, key: jax.Array, example_x: jax.Array) -> Variables:
+        """Initialise the variables from ``key`` and an example batch ``[B, ...]``."""
+        params_key, noise_key, dropout_key = jax.random.split(key, 3)
+        variables = self.model.init(
+            {"params": params_key, "noise": noise_key, "dropout": dropout_key},
+            example_x,
+            train=False,
+        )
+        return {k: v for k, v in variables.items() if k in ("params", "batch_stats")}
+
+    # --- training -----------------------------------------------------------------------
+    def _train_forward(self, variables: Variables, x: jax.Array, key: jax.Array):
+        """One stochastic training pass: ``(logits [B, C], new batch_stats, kl [])``."""
+        mutable = ["kl"] + (["batch_stats"] if "batch_stats" in variables else [])
+        logits, updates = self.model.apply(
+            variables, x, train=True, rngs=model_rngs(key), mutable=mutable
+        )
+        kl = bnn.collect_kl(updates.get("kl", {}))
+        return logits, updates.get("batch_stats"), kl
+
+    def loss(self, variables, x, y, key, *, num_train: int, step=0):
+        """The training loss of one minibatch: mean cross-entropy (plus family terms).
+
+        Args:
+          variables: the model variables.
+          x: ``[B, ...]`` inputs; y: ``[B]`` integer labels.
+          key: PRNG key for this step's noise (dropout, weight noise).
+          num_train: size of the labeled set (scales KL terms).
+          step: optimisation step (for annealing schedules).
+
+        Returns:
+          ``(loss [], (new_model_state, aux))`` where ``new_model_state`` is the
+          updated ``batch_stats`` (or ``None``) and ``aux`` a dict of scalars.
+        """
+        logits, stats, _ = self._train_forward(variables, x, key)
+        nll = cross_entropy(logits, y)
+        return nll, (stats, {"nll": nll})
+
+    # --- prediction ---------------------------------------------------------------------
+    def _one_sample(self, variables, x, key, sample: bool = True):
+        """``(log_probs [N, C], embeddings [N, D])`` for one posterior sample."""
+        logits, embedding = self.model.apply(
+            variables, x, train=False, sample=sample, rngs=model_rngs(key), return_embedding=True
+        )
+        return jax.nn.log_softmax(logits), embedding
+
+    def num_samples_for(self, num_samples: int | None) -> int:
+        """The ``S`` that ``predict`` returns for a requested ``num_samples``."""
+        return self.default_num_samples if num_samples is None else check_num_samples(num_samples)
+
+    def predict_with_embeddings(self, variables, x, key, num_samples: int | None = None):
+        """Posterior samples ``(log_probs [S, N, C], embeddings [S, N, D])``.
+
+        Sample ``s`` uses the key ``split(key, S)[s]`` for every item of ``x``, so
+        calling this on chunks of a pool with the same ``key`` gives the same
+        posterior sample (weights or dropout masks) for every chunk: joint
+        scores such as BatchBALD stay meaningful.
+        """
+        keys = jax.random.split(key, self.num_samples_for(num_samples))
+        strategy = resolve_sample_map(self.sample_map, self.weight_noise)
+        return map_over(
+            lambda k: self._one_sample(variables, x, k), keys, strategy, self.sample_batch_size
+        )
+
+    def predict(self, variables, x, key, num_samples: int | None = None) -> jax.Array:
+        """Posterior-sample log-probabilities ``log p(y | x, θ_s)``: ``[S, N, C]``."""
+        return self.predict_with_embeddings(variables, x, key, num_samples)[0]
+
+
+def check_num_samples(num_samples) -> int:
+    """Validate a user-supplied sample count (an int >= 1)."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be an integer >= 1; got {num_samples!r}")
+    return num_samples

@@ -1,0 +1,127 @@
+"""Posterior prediction at pool scale: chunked, sharded, streamed to scores.
+
+``predict`` walks a pool ``x: [N, ...]`` in fixed-size chunks. For each chunk
+it computes the posterior samples ``[S, n, C]`` (samples mapped inside the
+chunk) and, when ``reduce`` is given, reduces them on the device straight to
+per-item results (e.g. BALD scores ``[n]`` or the predictive ``[n, C]``), so
+``[S, N, C]`` is never materialised for a big pool. Every chunk has the same
+shape (the last one is padded), so the computation compiles once per chunk
+size and is reused across chunks and across active-learning cycles.
+
+Every chunk uses the same ``key``, so posterior sample ``s`` is the same
+network (same weight draw, same dropout masks) for every pool item.
+
+With several devices, each chunk is split across them along the pool axis
+(data parallel, ``jax.jit`` over a ``NamedSharding`` on a 1-D mesh named
+``"pool"``); parameters are replicated. One device is the same code path with
+a mesh of one.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from bal.train import check_inputs
+
+__all__ = ["predict", "pool_mesh"]
+
+
+def pool_mesh(devices=None) -> Mesh:
+    """A 1-D mesh named ``"pool"`` over ``devices`` (default: all local devices)."""
+    devices = jax.local_devices() if devices is None else list(devices)
+    return Mesh(np.asarray(devices), ("pool",))
+
+
+@functools.partial(
+    jax.jit, static_argnames=("posterior", "num_samples", "reduce", "with_embeddings")
+)
+def _chunk(variables, x, key, *, posterior, num_samples, reduce, with_embeddings):
+    log_probs, emb = posterior.predict_with_embeddings(variables, x, key, num_samples)
+    if reduce is not None:
+        return reduce(log_probs)
+    return (log_probs, emb) if with_embeddings else log_probs
+
+
+def predict(
+    posterior,
+    variables,
+    x,
+    key: jax.Array,
+    *,
+    num_samples: int | None = None,
+    chunk_size: int = 2048,
+    reduce: Callable[[jax.Array], jax.Array] | None = None,
+    with_embeddings: bool = False,
+    mesh: Mesh | None = None,
+):
+    """Posterior predictive samples (or their reductions) over a whole pool.
+
+    Args:
+      posterior: any ``bal.posteriors`` family; variables: its variables.
+      x: ``[N, ...]`` float inputs (numpy on the host, or a jax array).
+      key: PRNG key; sample ``s`` is the same network for every chunk.
+      num_samples: ``S`` (``None``: the family's default).
+      chunk_size: pool items per chunk (rounded up to a multiple of the device
+        count); bounds memory at ``S * chunk_size * C`` floats.
+      reduce: optional jittable ``log_probs [S, n, C] -> [n, ...]`` applied per
+        chunk on the device (e.g. ``bal.acquisition`` scores).
+      with_embeddings: also return embeddings ``[S, N, D]`` (no ``reduce``).
+      mesh: a 1-D device mesh (default: all local devices).
+
+    Returns:
+      numpy ``[S, N, C]`` log-probabilities; or ``(log_probs, embeddings)``; or
+      the concatenated reductions ``[N, ...]``.
+    """
+    if reduce is not None and with_embeddings:
+        raise ValueError("with_embeddings cannot be combined with reduce")
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size!r}")
+    num_samples = posterior.num_samples_for(num_samples)
+    check_inputs(x)
+    n = x.shape[0]
+    if n == 0:
+        raise ValueError("the pool is empty: nothing to predict")
+    mesh = pool_mesh() if mesh is None else mesh
+    num_devices = mesh.devices.size
+    chunk = -(-min(chunk_size, n) // num_devices) * num_devices
+    data_sharding = NamedSharding(mesh, PartitionSpec("pool"))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    variables = jax.device_put(variables, replicated)
+    key = jax.device_put(key, replicated)
+    run = functools.partial(
+        _chunk, posterior=posterior, num_samples=num_samples, reduce=reduce,
+        with_embeddings=with_embeddings,
+    )
+    if reduce is not None:
+        to_host = lambda out, v: np.asarray(out)[:v]  # noqa: E731
+    elif with_embeddings:
+        to_host = lambda out, v: (np.asarray(out[0])[:, :v], np.asarray(out[1])[:, :v])  # noqa: E731
+    else:
+        to_host = lambda out, v: np.asarray(out)[:, :v]  # noqa: E731
+    xp = np if isinstance(x, np.ndarray) else jnp
+    host, pending = [], None
+    for start in range(0, n, chunk):
+        part = x[start:start + chunk]
+        valid = part.shape[0]
+        if valid < chunk:  # pad the last chunk: one compiled shape for every chunk
+            pad = xp.zeros((chunk - valid,) + part.shape[1:], part.dtype)
+            part = xp.concatenate([part, pad])
+        out = run(variables, jax.device_put(part, data_sharding), key)
+        # dispatch is asynchronous: copy the previous chunk to the host while this one runs,
+        # so at most two chunks of outputs live on the device
+        if pending is not None:
+            host.append(to_host(*pending))
+        pending = (out, valid)
+    host.append(to_host(*pending))
+    if reduce is not None:
+        return np.concatenate(host)
+    if with_embeddings:
+        return (np.concatenate([h[0] for h in host], axis=1),
+                np.concatenate([h[1] for h in host], axis=1))
+    return np.concatenate(host, axis=1)
