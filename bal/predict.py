@@ -20,16 +20,37 @@ a mesh of one.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from bal.metrics import predictive_log_probs
 from bal.train import check_inputs
 
-__all__ = ["predict", "pool_mesh"]
+__all__ = ["Chunk", "predict", "predictive", "pool_mesh"]
+
+
+class Chunk(NamedTuple):
+    """What a ``reduce`` function sees for one chunk of the pool.
+
+    Attributes:
+      log_probs: ``[S, n, C]`` posterior-sample log-probabilities.
+      embeddings: ``[S, n, D]`` penultimate features (dropped by XLA if unused).
+      start: global pool index of the chunk's first item (a traced int), for
+        reductions keyed by item, e.g. stochastic acquisition.
+    """
+
+    log_probs: jax.Array
+    embeddings: jax.Array
+    start: jax.Array
+
+
+def predictive(chunk: Chunk) -> jax.Array:
+    """A ``reduce`` giving the posterior predictive ``log mean_s p``: ``[n, C]``."""
+    return predictive_log_probs(chunk.log_probs)
 
 
 def pool_mesh(devices=None) -> Mesh:
@@ -41,10 +62,11 @@ def pool_mesh(devices=None) -> Mesh:
 @functools.partial(
     jax.jit, static_argnames=("posterior", "num_samples", "reduce", "with_embeddings")
 )
-def _chunk(variables, x, key, *, posterior, num_samples, reduce, with_embeddings):
+def _chunk(variables, x, key, start, reduce_args, *, posterior, num_samples, reduce,
+           with_embeddings):
     log_probs, emb = posterior.predict_with_embeddings(variables, x, key, num_samples)
     if reduce is not None:
-        return reduce(log_probs)
+        return reduce(Chunk(log_probs, emb, start), *reduce_args)
     return (log_probs, emb) if with_embeddings else log_probs
 
 
@@ -56,7 +78,8 @@ def predict(
     *,
     num_samples: int | None = None,
     chunk_size: int = 2048,
-    reduce: Callable[[jax.Array], jax.Array] | None = None,
+    reduce: Callable[..., Any] | None = None,
+    reduce_args: tuple = (),
     with_embeddings: bool = False,
     mesh: Mesh | None = None,
 ):
@@ -69,14 +92,19 @@ def predict(
       num_samples: ``S`` (``None``: the family's default).
       chunk_size: pool items per chunk (rounded up to a multiple of the device
         count); bounds memory at ``S * chunk_size * C`` floats.
-      reduce: optional jittable ``log_probs [S, n, C] -> [n, ...]`` applied per
-        chunk on the device (e.g. ``bal.acquisition`` scores).
+      reduce: optional jittable ``reduce(chunk: Chunk, *reduce_args)`` applied
+        per chunk on the device, returning a pytree of arrays whose leading axis
+        is the chunk's items (e.g. :func:`predictive`, or acquisition scores
+        ``[n]``). Pass a stable function object: it is a static argument of
+        the compiled computation.
+      reduce_args: traced arguments of ``reduce`` (e.g. a PRNG key), so a new
+        value does not recompile.
       with_embeddings: also return embeddings ``[S, N, D]`` (no ``reduce``).
       mesh: a 1-D device mesh (default: all local devices).
 
     Returns:
       numpy ``[S, N, C]`` log-probabilities; or ``(log_probs, embeddings)``; or
-      the concatenated reductions ``[N, ...]``.
+      the reductions, concatenated over chunks along their leading axis.
     """
     if reduce is not None and with_embeddings:
         raise ValueError("with_embeddings cannot be combined with reduce")
@@ -94,12 +122,13 @@ def predict(
     replicated = NamedSharding(mesh, PartitionSpec())
     variables = jax.device_put(variables, replicated)
     key = jax.device_put(key, replicated)
+    reduce_args = jax.device_put(tuple(reduce_args), replicated)
     run = functools.partial(
         _chunk, posterior=posterior, num_samples=num_samples, reduce=reduce,
         with_embeddings=with_embeddings,
     )
     if reduce is not None:
-        to_host = lambda out, v: np.asarray(out)[:v]  # noqa: E731
+        to_host = lambda out, v: jax.tree.map(lambda a: np.asarray(a)[:v], out)  # noqa: E731
     elif with_embeddings:
         to_host = lambda out, v: (np.asarray(out[0])[:, :v], np.asarray(out[1])[:, :v])  # noqa: E731
     else:
@@ -112,7 +141,7 @@ def predict(
         if valid < chunk:  # pad the last chunk: one compiled shape for every chunk
             pad = xp.zeros((chunk - valid,) + part.shape[1:], part.dtype)
             part = xp.concatenate([part, pad])
-        out = run(variables, jax.device_put(part, data_sharding), key)
+        out = run(variables, jax.device_put(part, data_sharding), key, start, reduce_args)
         # dispatch is asynchronous: copy the previous chunk to the host while this one runs,
         # so at most two chunks of outputs live on the device
         if pending is not None:
@@ -120,7 +149,7 @@ def predict(
         pending = (out, valid)
     host.append(to_host(*pending))
     if reduce is not None:
-        return np.concatenate(host)
+        return jax.tree.map(lambda *parts: np.concatenate(parts), *host)
     if with_embeddings:
         return (np.concatenate([h[0] for h in host], axis=1),
                 np.concatenate([h[1] for h in host], axis=1))

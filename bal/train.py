@@ -235,12 +235,12 @@ def fit(
 
 
 def _evaluate(posterior, variables, validation, key, num_samples):
-    from bal.predict import predict  # local import: predict builds on train's callers
+    from bal.predict import predict, predictive  # local import: predict imports train
 
     x_val, y_val = validation
     x_val, y_val = check_labeled(x_val, y_val, posterior.num_classes)
     log_probs = predict(
         posterior, variables, x_val, jax.random.fold_in(key, 2), num_samples=num_samples,
-        reduce=bmetrics.predictive_log_probs,
+        reduce=predictive,
     )
     return bmetrics.evaluate(log_probs, y_val)

@@ -15,6 +15,8 @@ C = 3
 
 
 def _mutual_information(log_probs):  # [S, n, C] -> [n], a reduction computed per chunk
+    if hasattr(log_probs, "log_probs"):  # a bal.predict.Chunk
+        log_probs = log_probs.log_probs
     mean = metrics.predictive_log_probs(log_probs)
     h_mean = -jnp.sum(jnp.exp(mean) * mean, -1)
     h_each = -jnp.sum(jnp.exp(log_probs) * log_probs, -1).mean(0)

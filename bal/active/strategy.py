@@ -1,0 +1,107 @@
+"""From a strategy name to pool indices: prediction plus ``bal.acquisition``.
+
+The loop calls a :class:`Selector` the same way for every strategy. Pointwise
+strategies (BALD, entropy, margin, ..., their stochastic variants, random) are
+streamed: each pool chunk's posterior samples are reduced on the device to
+scores, so ``[S, N, C]`` never exists for the whole pool. Batch-aware
+strategies (BatchBALD, BADGE, core-set) receive the pool's ``log_probs`` and,
+when they need them, embeddings averaged over posterior samples.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bal import acquisition
+from bal.predict import Chunk, predict
+
+__all__ = ["Selector", "resolve"]
+
+
+def _probs_and_embedding(chunk: Chunk):
+    """Pool-axis-first outputs: ``log_probs [n, S, C]`` and mean embeddings ``[n, D]``."""
+    return jnp.swapaxes(chunk.log_probs, 0, 1), jnp.mean(chunk.embeddings, axis=0)
+
+
+def _embedding(chunk: Chunk):
+    return jnp.mean(chunk.embeddings, axis=0)
+
+
+class Selector:
+    """Selects ``k`` of the candidate pool items with one named strategy.
+
+    Instances are cached per (name, params) by :func:`resolve`; the reduce
+    functions they hand to ``predict`` are stable objects, so the compiled
+    scoring is reused across cycles and seeds.
+    """
+
+    def __init__(self, name: str, params: dict):
+        self.name = name
+        self.strategy = acquisition.get(name, **params)
+        self._score_reducers = {}
+
+    def _reducer(self, most_informative: bool):
+        if most_informative not in self._score_reducers:
+            strategy = self.strategy
+
+            def reduce(chunk: Chunk, key):
+                return strategy.score(chunk.log_probs, key=key, offset=chunk.start,
+                                      most_informative=most_informative)
+
+            self._score_reducers[most_informative] = reduce
+        return self._score_reducers[most_informative]
+
+    def __call__(self, posterior, variables, train_x, candidates, labeled, k: int, key, *,
+                 chunk_size: int = 2048, most_informative: bool = True) -> np.ndarray:
+        """Indices into ``candidates`` (``int [k]``) of the items to label next.
+
+        Args:
+          posterior, variables: the trained posterior.
+          train_x: ``[N, ...]`` all training inputs; candidates: ``[P]`` indices of
+            the pool items to consider; labeled: ``[L]`` indices already labeled.
+          k: how many to select; key: PRNG key of this acquisition.
+        """
+        predict_key, select_key = jax.random.split(key)
+        s = self.strategy
+        if s.name == "random":  # needs no prediction at all
+            return np.asarray(acquisition.random_k(select_key, jnp.zeros(len(candidates)), k))
+        pool_x = train_x[candidates]
+        if s.pointwise:
+            scores = predict(posterior, variables, pool_x, predict_key, chunk_size=chunk_size,
+                             reduce=self._reducer(most_informative), reduce_args=(select_key,))
+            return np.asarray(acquisition.top_k(None, jnp.asarray(scores), k))
+        embeddings = labeled_embeddings = None
+        if s.needs_embeddings:
+            log_probs, embeddings = predict(posterior, variables, pool_x, predict_key,
+                                            chunk_size=chunk_size, reduce=_probs_and_embedding)
+            log_probs = np.swapaxes(log_probs, 0, 1)
+        else:
+            log_probs = predict(posterior, variables, pool_x, predict_key, chunk_size=chunk_size)
+        if s.uses_labeled_embeddings and len(labeled):
+            labeled_embeddings = predict(posterior, variables, train_x[labeled], predict_key,
+                                         chunk_size=chunk_size, reduce=_embedding)
+        return np.asarray(s(select_key, log_probs, k, embeddings=embeddings,
+                            labeled_embeddings=labeled_embeddings,
+                            most_informative=most_informative))
+
+
+@functools.lru_cache(maxsize=None)
+def _cached(name: str, params_json: str) -> Selector:
+    return Selector(name, json.loads(params_json))
+
+
+def resolve(name: str, params: dict | None = None) -> Selector:
+    """The (cached) selector of strategy ``name``; unknown names raise ``ValueError``.
+
+    ``params`` may hold parameters of several strategies keyed by strategy
+    name (``{"batchbald": {"num_configs": 1000}}``); only this strategy's
+    entry is used.
+    """
+    params = params or {}
+    own = params.get(name, {}) if isinstance(params.get(name, {}), dict) else {}
+    return _cached(name, json.dumps(own, sort_keys=True))
