@@ -16,8 +16,9 @@ from bal.active.loop import run_experiment
 from bal.active.progress import Progress
 from bal.report import format_summary, plot_learning_curves, summarize
 
-#: a tiny, offline version of any study: digits, an MLP, 2 cycles, 1 seed
+#: a tiny, offline version of any study: digits, an MLP, 2 cycles of 10, 1 seed
 SMOKE = dict(dataset="digits", model="mlp", num_samples=4, initial_labels=20, cycles=2,
+             acquisition_size=10, growth=None, label_budget=None,
              epochs=3, seeds=(0,), pool_subset=300, model_kwargs={}, data_dir=None, repeat=1)
 
 
@@ -41,8 +42,8 @@ def run_studies(script: str, studies: dict[str, ExperimentConfig], args, thresho
         overrides = {"quiet": args.quiet}
         if args.smoke:
             overrides.update(SMOKE)
-            if config.growth is not None:
-                overrides["cycles"] = 2
+            if config.growth is not None:  # keep the study's growth rule, bounded by cycles
+                overrides.update(acquisition_size=None, growth=config.growth)
         if args.seeds:
             overrides["seeds"] = tuple(args.seeds)
         if args.cycles is not None:

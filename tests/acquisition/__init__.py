@@ -1,0 +1,1 @@
+"""Tests of bal.acquisition (a package: test module names stay unique across tests/)."""
