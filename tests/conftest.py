@@ -14,6 +14,14 @@ if "xla_force_host_platform_device_count" not in _flags:
     os.environ["XLA_FLAGS"] = (_flags + " --xla_force_host_platform_device_count=8").strip()
 
 import pathlib  # noqa: E402
+import tempfile  # noqa: E402
+
+# A persistent compilation cache shared by the test process and the CLI
+# subprocesses some tests start: the same computations compile once.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"bal-jax-cache-{os.getuid()}")
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 import pytest  # noqa: E402
 

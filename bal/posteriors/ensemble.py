@@ -3,8 +3,8 @@
 
 ``M`` members share one model definition; their parameters are stacked on a
 leading axis (``[M, ...]`` leaves) and all members are trained together in one
-jitted step that maps the member loss over that axis (``jax.vmap``, or
-``lax.map`` where that measures faster). The ensemble loss is the sum of the
+jitted step that maps the member loss over that axis (``jax.vmap`` on
+accelerators; unrolled on the CPU, where that measures fastest). The ensemble loss is the sum of the
 member losses, so its gradient with respect to member ``m``'s parameters is
 exactly that member's own gradient: with an element-wise optimiser (SGD, Adam,
 AdamW) the ensemble trains bit-for-bit like ``M`` separate runs.
@@ -38,9 +38,11 @@ class Ensemble:
       regularization: ``β`` of Deep Probabilistic Ensembles; 0 gives a plain
         deep ensemble.
       member_map: how members are mapped in training and prediction: "auto",
-        "vmap" or "map" (``lax.map``); "auto" uses vmap on accelerators and
-        ``lax.map`` on the CPU, where a vmap over per-member convolution
-        kernels becomes a slow grouped convolution.
+        "vmap", "map" (``lax.map``) or "unroll"; "auto" uses vmap on
+        accelerators; on the CPU, where a vmap over per-member convolution
+        kernels becomes a slow grouped convolution, it unrolls the members in
+        the train step and ``lax.map``s them in prediction (measured, see
+        :func:`bal.posteriors.base.resolve_sample_map`).
     """
 
     member: SingleModelPosterior
@@ -68,9 +70,8 @@ class Ensemble:
     def default_num_samples(self) -> int:
         return self.num_members * self.member.default_num_samples
 
-    @property
-    def _strategy(self) -> str:
-        return resolve_sample_map(self.member_map, weight_noise=True)
+    def _strategy(self, training: bool = False) -> str:
+        return resolve_sample_map(self.member_map, weight_noise=True, training=training)
 
     def member_keys(self, key: jax.Array) -> jax.Array:
         """The ``[M]`` keys whose ``m``-th drives member ``m`` (init and training)."""
@@ -93,7 +94,7 @@ class Ensemble:
             v, xm, ym, km = args
             return self.member.loss(v, xm, ym, km, num_train=num_train, step=step)
 
-        losses, (stats, aux) = map_over(member_loss, (variables, x, y, key), self._strategy)
+        losses, (stats, aux) = map_over(member_loss, (variables, x, y, key), self._strategy(True))
         total = jnp.sum(losses)
         aux = jax.tree.map(jnp.mean, aux)
         if self.regularization > 0 and self.num_members > 1:  # Ω is undefined for one member
@@ -124,7 +125,7 @@ class Ensemble:
             v, k = args
             return self.member.predict_with_embeddings(v, x, k, per_member)
 
-        log_probs, emb = map_over(one_member, (variables, self.member_keys(key)), self._strategy)
+        log_probs, emb = map_over(one_member, (variables, self.member_keys(key)), self._strategy())
         merge = lambda a: a.reshape((-1,) + a.shape[2:])  # noqa: E731  [M, S_m, ...] -> [S, ...]
         return merge(log_probs), merge(emb)
 

@@ -56,9 +56,11 @@ class Variational(SingleModelPosterior):
             logits, stats, kl = self._train_forward(variables, x, k)
             return cross_entropy(logits, y), kl, stats
 
-        # weight draws differ in their kernels: map them like prediction samples
-        strategy = resolve_sample_map(self.sample_map, weight_noise=True)
-        nll, kl, stats = map_over(one_draw, keys, strategy)
+        if self.train_samples == 1:
+            nll, kl, stats = jax.tree.map(lambda a: a[None], one_draw(keys[0]))
+        else:  # draws differ in their kernels: see resolve_sample_map
+            strategy = resolve_sample_map(self.sample_map, weight_noise=True, training=True)
+            nll, kl, stats = map_over(one_draw, keys, strategy)
         # batch statistics do not depend on the weight draw much; average the K updates
         stats = None if stats is None else jax.tree.map(lambda s: jnp.mean(s, axis=0), stats)
         nll, kl = jnp.mean(nll), jnp.mean(kl)

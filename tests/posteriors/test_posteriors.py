@@ -109,7 +109,7 @@ def test_regularized_ensemble_reduces_to_deep_ensemble():
     )
 
 
-@pytest.mark.parametrize("member_map", ["vmap", "map"])
+@pytest.mark.parametrize("member_map", ["vmap", "map", "unroll"])
 def test_vmapped_ensemble_step_equals_members_trained_separately(member_map):
     member = P.MCDropout(TinyNet(C, dropout=0.2), C)  # stochastic members: keys must line up too
     ens = P.Ensemble(member, num_members=3, member_map=member_map)
