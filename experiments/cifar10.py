@@ -21,7 +21,7 @@ BASE = dict(dataset="cifar10", model="resnet18", strategies=("entropy", "margin"
 STUDIES = {
     "variational_flipout": ExperimentConfig(posterior="variational", estimator="flipout", **BASE),
     "regularized_ensemble": ExperimentConfig(posterior="regularized_ensemble", num_members=8,
-                                             regularization=1.0, **BASE),
+                                             regularization=1e-3, **BASE),
 }
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ STUDIES = {
     "mc_dropout": ExperimentConfig(posterior="mc_dropout", **GAL),
     "variational": ExperimentConfig(posterior="variational", estimator="flipout", **GAL),
     "regularized_ensemble": ExperimentConfig(posterior="regularized_ensemble", num_members=8,
-                                             regularization=1.0, **GAL),
+                                             regularization=1e-3, **GAL),
 }
 
 if __name__ == "__main__":

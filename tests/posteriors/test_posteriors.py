@@ -179,3 +179,18 @@ def test_fit_is_deterministic_given_key_and_handles_tiny_sets():
     b = fit(post, v, x, y, jax.random.key(5), num_steps=7, batch_size=64)
     assert tree_allclose(a.variables, b.variables, rtol=0, atol=0)
     assert a.history[-1]["step"] == 7
+
+
+@pytest.mark.parametrize("model", ["gal_cnn", "lenet5", "mlp"])
+def test_mc_dropout_models_are_consistent_across_pool_items(model):
+    """With the real models: sample s applies one dropout mask to every pool item,
+    also across chunks (BatchBALD's joint scores need this)."""
+    from bal.predict import pool_mesh, predict
+
+    post = P.build("mc_dropout", model, 10, num_samples=6)
+    x = np.random.default_rng(0).random((5, 28, 28, 1), dtype=np.float32)
+    pool = np.concatenate([x, x[::-1]])
+    v = post.init(jax.random.key(0), x[:1])
+    lp = predict(post, v, pool, jax.random.key(3), chunk_size=4, mesh=pool_mesh(jax.devices()[:1]))
+    np.testing.assert_allclose(lp[:, :5], lp[:, 5:][:, ::-1], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(lp[0], lp[1])
