@@ -20,6 +20,10 @@ import typing
 __all__ = ["main"]
 
 QUICKSTART_DIR = "runs/quickstart"
+#: the offline quickstart (no dataset setting): sized to finish in about two minutes on 2 cores
+QUICKSTART = dict(dataset="digits", model="mlp", posterior="mc_dropout", strategies=["bald"],
+                  seeds=[0, 1, 2], initial_labels=20, acquisition_size=10, cycles=8, epochs=300,
+                  num_samples=10)
 
 
 def _cmd_datasets(args) -> int:
@@ -90,6 +94,8 @@ def _cmd_run(args) -> int:
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(ExperimentConfig)
              if getattr(args, f.name, None) is not None}
     quickstart = "dataset" not in settings and "dataset" not in flags
+    if quickstart:
+        settings = {**QUICKSTART, **settings}
     settings.update(flags)
     config = ExperimentConfig.from_dict(settings)
     out = pathlib.Path(args.out or (QUICKSTART_DIR if quickstart else "runs/experiment"))
