@@ -91,7 +91,8 @@ def predict(
       key: PRNG key; sample ``s`` is the same network for every chunk.
       num_samples: ``S`` (``None``: the family's default).
       chunk_size: pool items per chunk (rounded up to a multiple of the device
-        count); bounds memory at ``S * chunk_size * C`` floats.
+        count; smaller pools use the next power of two); bounds memory at
+        ``S * chunk_size * C`` floats.
       reduce: optional jittable ``reduce(chunk: Chunk, *reduce_args)`` applied
         per chunk on the device, returning a pytree of arrays whose leading axis
         is the chunk's items (e.g. :func:`predictive`, or acquisition scores
@@ -117,7 +118,10 @@ def predict(
         raise ValueError("the pool is empty: nothing to predict")
     mesh = pool_mesh() if mesh is None else mesh
     num_devices = mesh.devices.size
-    chunk = -(-min(chunk_size, n) // num_devices) * num_devices
+    # a pool smaller than a chunk is padded to the next power of two, so a pool that
+    # shrinks cycle by cycle recompiles only a few times
+    chunk = min(chunk_size, 1 << (n - 1).bit_length())
+    chunk = -(-chunk // num_devices) * num_devices
     data_sharding = NamedSharding(mesh, PartitionSpec("pool"))
     replicated = NamedSharding(mesh, PartitionSpec())
     variables = jax.device_put(variables, replicated)
