@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from model_testing import fast_key, random_variables
+from .model_testing import fast_key, random_variables
 
 import bal.models as bm
 import bal.nn as bnn

@@ -10,7 +10,7 @@ import pytest
 
 import bal.nn as bnn
 from bal.nn import functional
-from nn_testing import fast_key
+from .nn_testing import fast_key
 
 # Monte Carlo draws (keys) for the moment tests. Draws are mapped with lax.map: on the CPU a
 # vmap of the PRNG compiles ~3x slower, and compilation dominates these tests.

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import bal.nn as bnn
-from nn_testing import fast_key
+from .nn_testing import fast_key
 
 X = jnp.asarray(np.random.default_rng(0).normal(size=(2, 7, 7, 3)), jnp.float32)
 

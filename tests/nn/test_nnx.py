@@ -8,7 +8,7 @@ from flax import nnx
 
 import bal.nn as bnn
 from bal.nn import nnx as bnnx
-from nn_testing import fast_key
+from .nn_testing import fast_key
 
 X = jnp.asarray(np.random.default_rng(0).normal(size=(3, 6, 6, 2)), jnp.float32)
 

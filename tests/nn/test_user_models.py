@@ -9,7 +9,7 @@ from flax import nnx
 
 import bal.nn as bnn
 from bal.nn import nnx as bnnx
-from nn_testing import fast_key
+from .nn_testing import fast_key
 
 NUM_TRAIN = 64
 
