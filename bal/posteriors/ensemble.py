@@ -60,7 +60,7 @@ class Ensemble:
             raise ValueError(f"num_members must be an integer >= 1; got {self.num_members!r}")
         if self.regularization < 0:
             raise ValueError(f"regularization must be >= 0; got {self.regularization}")
-        resolve_sample_map(self.member_map, weight_noise=True)
+        resolve_sample_map(self.member_map)
 
     @property
     def num_classes(self) -> int:
@@ -71,7 +71,7 @@ class Ensemble:
         return self.num_members * self.member.default_num_samples
 
     def _strategy(self, training: bool = False) -> str:
-        return resolve_sample_map(self.member_map, weight_noise=True, training=training)
+        return resolve_sample_map(self.member_map, training=training)
 
     def member_keys(self, key: jax.Array) -> jax.Array:
         """The ``[M]`` keys whose ``m``-th drives member ``m`` (init and training)."""

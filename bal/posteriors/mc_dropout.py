@@ -18,5 +18,3 @@ from bal.posteriors.base import SingleModelPosterior
 @dataclasses.dataclass(frozen=True)
 class MCDropout(SingleModelPosterior):
     """MC-dropout posterior over a model built with ``kind="mc_dropout"``."""
-
-    weight_noise = False  # only masks vary, so vmap lets XLA hoist the noise-free trunk

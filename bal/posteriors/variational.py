@@ -42,8 +42,6 @@ class Variational(SingleModelPosterior):
     kl_weight: KLWeight = 1.0
     train_samples: int = 1
 
-    weight_noise = True
-
     def __post_init__(self):
         super().__post_init__()
         if not isinstance(self.train_samples, int) or self.train_samples < 1:
@@ -59,7 +57,7 @@ class Variational(SingleModelPosterior):
         if self.train_samples == 1:
             nll, kl, stats = jax.tree.map(lambda a: a[None], one_draw(keys[0]))
         else:  # draws differ in their kernels: see resolve_sample_map
-            strategy = resolve_sample_map(self.sample_map, weight_noise=True, training=True)
+            strategy = resolve_sample_map(self.sample_map, training=True)
             nll, kl, stats = map_over(one_draw, keys, strategy)
         # batch statistics do not depend on the weight draw much; average the K updates
         stats = None if stats is None else jax.tree.map(lambda s: jnp.mean(s, axis=0), stats)
