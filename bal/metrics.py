@@ -85,7 +85,6 @@ def ece(log_probs: jax.Array, labels: jax.Array, num_bins: int = 15) -> jax.Arra
     confidence = jnp.exp(jnp.max(log_probs, axis=-1))
     correct = (jnp.argmax(log_probs, axis=-1) == labels).astype(confidence.dtype)
     bins = jnp.clip(jnp.ceil(confidence * num_bins).astype(jnp.int32) - 1, 0, num_bins - 1)
-    count = jnp.zeros(num_bins).at[bins].add(1.0)
     conf_sum = jnp.zeros(num_bins).at[bins].add(confidence)
     correct_sum = jnp.zeros(num_bins).at[bins].add(correct)
     return jnp.sum(jnp.abs(correct_sum - conf_sum)) / labels.shape[0]

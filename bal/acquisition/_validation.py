@@ -104,6 +104,18 @@ def check_log_probs(log_probs, *, ndim: int | tuple[int, ...] = 3, check_values:
     return log_probs
 
 
+def check_scores(scores):
+    """Scores ``[N]`` of a non-empty pool, as a floating-point array."""
+    scores = jnp.asarray(scores)
+    if scores.ndim != 1:
+        raise ValueError(f"scores must have shape [N]; got shape {tuple(scores.shape)}")
+    if scores.shape[0] == 0:
+        raise ValueError("the pool is empty: scores has N = 0 items; there is nothing to select")
+    if not jnp.issubdtype(scores.dtype, jnp.floating):
+        scores = scores.astype(jnp.float32)
+    return scores
+
+
 def check_k(k, n: int, *, name: str = "k") -> int:
     """Validate an acquisition size ``1 <= k <= n`` (a static Python integer)."""
     if isinstance(k, bool) or is_tracer(k):

@@ -21,7 +21,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from bal.acquisition._validation import check_k
+from bal.acquisition._validation import check_k, check_scores
 from bal.acquisition.scores import _random_scores
 
 __all__ = ["ranking_keys", "top_k", "bottom_k", "random_k", "RULES", "select"]
@@ -44,13 +44,7 @@ def _top_k_keys(scores, k: int, descending: bool = True):
 
 
 def _check_scores(scores, k):
-    scores = jnp.asarray(scores)
-    if scores.ndim != 1:
-        raise ValueError(f"scores must have shape [N]; got shape {tuple(scores.shape)}")
-    if scores.shape[0] == 0:
-        raise ValueError("the pool is empty: scores has N = 0 items; there is nothing to select")
-    if not jnp.issubdtype(scores.dtype, jnp.floating):
-        scores = jnp.asarray(scores, jnp.float32)
+    scores = check_scores(scores)
     return scores, check_k(k, scores.shape[0])
 
 

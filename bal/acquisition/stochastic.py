@@ -31,7 +31,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from bal.acquisition._validation import check_k, is_tracer
+from bal.acquisition._validation import check_k, check_scores, is_tracer
 from bal.acquisition.selection import ranking_keys
 
 __all__ = ["MODES", "perturbed_scores", "stochastic_select", "softmax_select", "power_select", "softrank_select"]
@@ -69,13 +69,7 @@ def _perturbed(key, scores, coldness, offset, *, mode: str, most_informative: bo
 
 
 def _check(scores, coldness, mode):
-    scores = jnp.asarray(scores)
-    if scores.ndim != 1:
-        raise ValueError(f"scores must have shape [N]; got shape {tuple(scores.shape)}")
-    if scores.shape[0] == 0:
-        raise ValueError("the pool is empty: scores has N = 0 items; there is nothing to select")
-    if not jnp.issubdtype(scores.dtype, jnp.floating):
-        scores = scores.astype(jnp.float32)
+    scores = check_scores(scores)
     if mode not in MODES:
         raise ValueError(f"unknown stochastic mode {mode!r}; valid modes: {list(MODES)}")
     if not is_tracer(coldness) and not float(coldness) >= 0:

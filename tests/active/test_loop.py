@@ -119,7 +119,6 @@ def test_summary_and_plot_match_the_records(tmp_path):
 ])
 def test_bad_settings_stop_with_one_line_before_training(tmp_path, flags, message):
     cmd, env = _cli("run", "--out", str(tmp_path / "r"), "--quiet", *flags)
-    t0 = time.time()
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2, res.stderr
     assert message in res.stderr
