@@ -47,6 +47,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from bal import nn as bnn
+from bal.nn import ops
 from bal.models.dropout import Dropout
 
 KINDS = ("deterministic", "variational", "mc_dropout")
@@ -115,6 +116,7 @@ class Layers:
         """A callable ``x -> y``: ``nn.Conv`` or ``bal.nn.Conv`` per kind."""
         if self.kind == "variational":
             return self._wrap(bnn.Conv(features, kernel_size, name=name, **kwargs, **self._bayes_kwargs()))
+        kwargs.setdefault("conv_general_dilated", ops.conv_general_dilated)
         return nn.Conv(features, kernel_size, name=name, **kwargs)
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
+from bal.nn import ops
 from bal.models.common import BayesModel, check_images, check_rate
 
 
@@ -36,7 +37,7 @@ class GalCNN(BayesModel):
         k = (self.kernel_size, self.kernel_size)
         x = nn.relu(layers.conv(self.filters, k, padding="VALID", name="conv1")(x))
         x = nn.relu(layers.conv(self.filters, k, padding="VALID", name="conv2")(x))
-        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = ops.max_pool(x, (2, 2), strides=(2, 2))
         x = layers.dropout(x, self.conv_dropout)
         x = jnp.reshape(x, (x.shape[0], -1))
         embedding = nn.relu(layers.dense(self.hidden, name="fc1")(x))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
+from bal.nn import ops
 from bal.models.common import BayesModel, check_images, check_rate
 
 
@@ -28,9 +29,9 @@ class LeNet5(BayesModel):
         check_rate("dropout_rate", self.dropout_rate)
         layers = self.layers(train, sample)
         x = nn.relu(layers.conv(6, (5, 5), padding="SAME", name="conv1")(x))
-        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = ops.max_pool(x, (2, 2), strides=(2, 2))
         x = nn.relu(layers.conv(16, (5, 5), padding="VALID", name="conv2")(x))
-        x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = ops.max_pool(x, (2, 2), strides=(2, 2))
         x = jnp.reshape(x, (x.shape[0], -1))
         x = nn.relu(layers.dense(120, name="fc1")(x))
         x = layers.dropout(x, self.dropout_rate)

@@ -11,6 +11,8 @@ Layers of this package (each imports only those above it):
 * :mod:`bal.nn.linen` (``Dense``, ``Conv``; noise from the ``"noise"`` RNG stream)
   and :mod:`bal.nn.nnx` (``Dense``, ``Conv``; key passed at call time);
 * :mod:`bal.nn.kl` -- ``collect_kl``, ``kl_from_params``, ``nnx_kl``;
+* :mod:`bal.nn.ops` -- drop-in ``conv_general_dilated`` / ``max_pool`` that avoid
+  XLA:CPU slow paths (the Gal CNN train step 3x faster on the CPU);
 * :mod:`bal.nn.params` -- walking params trees (``to_deterministic``: posterior
   mean or one sample as parameters of the deterministic twin model).
 
@@ -48,7 +50,7 @@ For NNX, pass the key explicitly: ``jax.vmap(lambda k: model(x, k))(keys)``
 (``nnx.vmap`` with ``in_axes=(None, 0)`` for a model that is not captured).
 """
 
-from bal.nn import estimators, functional, gaussian, linen, nnx, params, priors
+from bal.nn import estimators, functional, gaussian, linen, nnx, ops, params, priors
 from bal.nn.estimators import ESTIMATORS, check_estimator
 from bal.nn.gaussian import (
     DEFAULT_LOGVAR_MEAN,
@@ -87,6 +89,7 @@ __all__ = [
     "logvar_init",
     "monte_carlo_kl",
     "nnx",
+    "ops",
     "nnx_kl",
     "params",
     "posterior",

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 from flax.linen.linear import canonicalize_padding
 
-from bal.nn import estimators, gaussian
+from bal.nn import estimators, gaussian, ops
 
 #: ``fold_in`` salt deriving the Monte Carlo KL key from a layer's noise key.
 _KL_SALT = 0x6B6C
@@ -188,7 +188,7 @@ def conv(
     )
 
     def op(inputs, kernel):
-        return jax.lax.conv_general_dilated(
+        return ops.conv_general_dilated(
             inputs, kernel, strides, pad, lhs_dilation=input_dilation, rhs_dilation=kernel_dilation,
             dimension_numbers=dims, feature_group_count=feature_group_count, precision=precision,
         )
