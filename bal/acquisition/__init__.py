@@ -15,12 +15,26 @@ Modules (one concept each):
 - :mod:`~bal.acquisition.stochastic` — softmax / power / soft-rank sampling (Kirsch et al. 2023);
 - :mod:`~bal.acquisition.badge` — BADGE (Ash et al. 2020);
 - :mod:`~bal.acquisition.coreset` — greedy k-center core-set (Sener & Savarese 2018);
-- :mod:`~bal.acquisition.registry` — names -> strategies with one calling convention.
+- :mod:`~bal.acquisition.registry` — names -> strategies with one calling convention;
+- :mod:`~bal.acquisition.dense` — segmentation: per-pixel scores ``[S, N, H, W, C] -> [N, H, W]``,
+  their reduction to image scores, class targeting;
+- :mod:`~bal.acquisition.regions` — crops as the unit of acquisition: a grid, crop scores, flat ids.
 """
 
 from bal.acquisition.badge import badge, gradient_embedding_factors, gradient_embeddings
 from bal.acquisition.batchbald import BatchResult, batchbald, joint_entropy
 from bal.acquisition.coreset import coreset, min_sq_distances
+from bal.acquisition.dense import REDUCTIONS, class_targeted, pixel_scores, reduce_pixels, target_mass
+from bal.acquisition.regions import (
+    Regions,
+    acquired_pixels,
+    grid,
+    region_index,
+    region_masks,
+    region_pixels,
+    region_scores,
+    split_region_index,
+)
 from bal.acquisition.registry import Strategy, acquire, acquire_streaming, get, names, register
 from bal.acquisition.scores import (
     SCORES,
@@ -65,6 +79,10 @@ __all__ = [
     "stochastic_select", "softmax_select", "power_select", "softrank_select", "perturbed_scores",
     "badge", "gradient_embeddings", "gradient_embedding_factors",
     "coreset", "min_sq_distances",
+    # dense (segmentation) and regions
+    "REDUCTIONS", "pixel_scores", "reduce_pixels", "target_mass", "class_targeted",
+    "Regions", "grid", "region_scores", "region_masks", "region_pixels", "region_index", "split_region_index",
+    "acquired_pixels",
     # registry
     "Strategy", "get", "acquire", "acquire_streaming", "names", "register",
 ]

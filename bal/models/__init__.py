@@ -8,7 +8,9 @@ a ``flax.linen`` module with the call contract
     logits, embedding = model.apply(..., return_embedding=True)            # [N, C], [N, D]
 
 (modes in :mod:`bal.models.common`). Architectures: :class:`MLP`,
-:class:`GalCNN` (Gal et al. 2017), :class:`LeNet5`, :class:`ResNet18` (32x32).
+:class:`GalCNN` (Gal et al. 2017), :class:`LeNet5`, :class:`ResNet18` (32x32),
+and for segmentation :class:`UNet`, whose logits and embeddings are per pixel:
+``[N, H, W, C]`` and ``[N, H, W, D]``.
 """
 
 from bal.models.common import KINDS, BayesModel, Layers, check_kind
@@ -17,6 +19,7 @@ from bal.models.lenet import LeNet5
 from bal.models.mlp import MLP
 from bal.models.registry import MODELS, build
 from bal.models.resnet import NORMS, BasicBlock, ResNet18
+from bal.models.unet import UNet
 
 __all__ = [
     "KINDS",
@@ -29,6 +32,7 @@ __all__ = [
     "Layers",
     "MLP",
     "ResNet18",
+    "UNet",
     "build",
     "check_kind",
 ]

@@ -12,8 +12,9 @@ from bal.models.gal_cnn import GalCNN
 from bal.models.lenet import LeNet5
 from bal.models.mlp import MLP
 from bal.models.resnet import ResNet18
+from bal.models.unet import UNet
 
-MODELS = {"mlp": MLP, "gal_cnn": GalCNN, "lenet5": LeNet5, "resnet18": ResNet18}
+MODELS = {"mlp": MLP, "gal_cnn": GalCNN, "lenet5": LeNet5, "resnet18": ResNet18, "unet": UNet}
 
 
 def build(
@@ -28,7 +29,8 @@ def build(
     """A ``flax.linen`` model of the given architecture and kind.
 
     Args:
-      name: ``"mlp"``, ``"gal_cnn"``, ``"lenet5"`` or ``"resnet18"``.
+      name: ``"mlp"``, ``"gal_cnn"``, ``"lenet5"``, ``"resnet18"`` or ``"unet"``
+        (segmentation: logits ``[N, H, W, C]``, embedding ``[N, H, W, D]``).
       num_classes: ``C``.
       kind: ``"deterministic"``, ``"variational"`` or ``"mc_dropout"``.
       estimator: training estimator of variational layers: ``"reparam"``,
