@@ -31,6 +31,8 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the seeds")
     p.add_argument("--cycles", type=int, default=None, help="override the number of cycles")
     p.add_argument("--data-dir", default=None, help="dataset directory (default: BAL_DATA_DIR)")
+    p.add_argument("--studies", nargs="+", default=None, help="run only these studies of the script")
+    p.add_argument("--strategies", nargs="+", default=None, help="override the strategies (random is added)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     return p
 
@@ -38,6 +40,11 @@ def parser(description: str) -> argparse.ArgumentParser:
 def run_studies(script: str, studies: dict[str, ExperimentConfig], args, thresholds=(0.9, 0.95)):
     """Run every study into ``<out>/<study>``, then print its summary and plot path."""
     out = pathlib.Path(args.out or f"runs/{script}")
+    if args.studies:
+        unknown = sorted(set(args.studies) - set(studies))
+        if unknown:
+            raise ValueError(f"unknown studies {unknown}; {script} has {sorted(studies)}")
+        studies = {name: studies[name] for name in args.studies}
     for name, config in studies.items():
         overrides = {"quiet": args.quiet}
         if args.smoke:
@@ -46,6 +53,8 @@ def run_studies(script: str, studies: dict[str, ExperimentConfig], args, thresho
                 overrides.update(acquisition_size=None, growth=config.growth)
         if args.seeds:
             overrides["seeds"] = tuple(args.seeds)
+        if args.strategies:
+            overrides["strategies"] = tuple(args.strategies)
         if args.cycles is not None:
             overrides["cycles"] = args.cycles
         if args.data_dir and not args.smoke:

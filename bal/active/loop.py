@@ -212,8 +212,9 @@ def run_experiment(config: ExperimentConfig, out_dir, *, resume: bool = False,
         progress.start(total, finished)
     out = []
     try:
-        for strategy in config.all_strategies:
-            for seed in config.seeds:
+        # seed-major: an interrupted experiment holds every strategy for the seeds done
+        for seed in config.seeds:
+            for strategy in config.all_strategies:
                 out += run_one(config, problem, posterior, strategy, seed, run_dir,
                                done.get((strategy, seed), []), oracle=oracle,
                                on_cycle=None if progress is None else progress.update)
