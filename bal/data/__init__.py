@@ -20,6 +20,7 @@ without ever writing outside the data directory.  This package needs only numpy
 (and scikit-learn for ``digits``, TensorFlow Datasets for ``source="tfds"``).
 """
 
+from . import segmentation  # noqa: F401  (bal.data.segmentation: road markings, Cityscapes, BDD100K)
 from .checksum import FileSpec, clear_cache
 from .dataset import Dataset
 from .errors import (
