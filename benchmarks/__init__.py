@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks of ``bal``: ``python -m benchmarks [--quick | --full]``."""

@@ -1,0 +1,206 @@
+"""The benchmark cases: pool scoring, acquisition alone, training, one end-to-end cycle.
+
+Every case is a function ``case(repeats=..., **params) -> dict`` returning one
+record (see :mod:`benchmarks.harness`). The grids of parameters per mode live in
+:mod:`benchmarks.grids`. Inputs are random arrays of the real shapes (MNIST
+``[N, 28, 28, 1]``, CIFAR ``[N, 32, 32, 3]``): speed does not depend on the
+pixel values; the end-to-end cycle uses the real MNIST when it is on disk.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bal import acquisition, data, posteriors
+from bal.posteriors.base import resolve_sample_map
+from bal.predict import predict
+from bal.train import fit
+from benchmarks.harness import block, measure, peak_bf16_flops, record
+
+SHAPES = {"gal_cnn": (28, 28, 1), "mlp": (28, 28, 1), "lenet5": (28, 28, 1), "resnet18": (32, 32, 3)}
+NUM_CLASSES = 10
+
+
+def _inputs(model: str, n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n,) + SHAPES[model], dtype=np.float32)
+
+
+def _labels(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed + 1).integers(0, NUM_CLASSES, n).astype(np.int32)
+
+
+def _log_probs(s: int, n: int, c: int = NUM_CLASSES, seed: int = 0) -> jax.Array:
+    logits = np.random.default_rng(seed).normal(size=(s, n, c)).astype(np.float32) * 2.0
+    return jax.nn.log_softmax(jnp.asarray(logits), axis=-1)
+
+
+def _posterior(family: str, model: str, num_samples: int, num_members: int = 5, **kw):
+    members = num_members if "ensemble" in family else None
+    return posteriors.build(family, model, NUM_CLASSES, num_samples=num_samples, num_members=members, **kw)
+
+
+def _bald_scores(chunk):
+    """Stream BALD per pool chunk: ``[S, n, C] -> [n]`` on the device."""
+    return acquisition.bald(chunk.log_probs, validate=False)
+
+
+# --------------------------------------------------------------------------- pool scoring
+
+
+def pool_scoring(*, model: str, family: str, n: int, num_samples: int, k: int = 10, chunk_size: int = 2048,
+                 repeats: int = 5) -> dict:
+    """Posterior predictive + BALD + top-k over a pool of ``n`` inputs (``bal.predict`` streaming)."""
+    post = _posterior(family, model, num_samples)
+    s = post.num_samples_for(num_samples if "ensemble" not in family else None)
+    x = _inputs(model, n)
+    variables = post.init(jax.random.key(0), jnp.asarray(x[:2]))
+    key = jax.random.key(1)
+
+    def run():
+        scores = predict(post, variables, x, key, num_samples=s, reduce=_bald_scores, chunk_size=chunk_size)
+        return block(acquisition.top_k(None, jnp.asarray(scores), k))
+
+    timing = measure(run, repeats=repeats)
+    extra = {"items_per_second": n / timing["median_seconds"],
+             "forward_passes_per_second": n * s / timing["median_seconds"]}
+    flops = _executed_flops(post, variables, x[:chunk_size], s) * (n / min(n, chunk_size))
+    if flops:
+        extra["tflops_per_second"] = flops / timing["median_seconds"] / 1e12
+        peak = peak_bf16_flops()
+        if peak:
+            extra["mfu_vs_bf16_peak"] = flops / timing["median_seconds"] / peak
+    params = {"model": model, "family": family, "n": n, "num_samples": s, "k": k, "chunk_size": chunk_size,
+              "sample_map": resolve_sample_map(getattr(post, "sample_map", getattr(post, "member_map", "auto")))}
+    return record("pool_scoring", params, timing, **extra)
+
+
+def _executed_flops(post, variables, x_chunk, s) -> float | None:
+    """FLOPs XLA executes for one chunk's posterior samples (its cost analysis), or None."""
+    try:
+        fn = jax.jit(lambda v, x, key: post.predict(v, x, key, s))
+        cost = fn.lower(variables, jnp.asarray(x_chunk), jax.random.key(0)).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        return float(cost.get("flops", 0.0)) or None
+    except Exception:  # cost analysis is best-effort and backend-dependent
+        return None
+
+
+# --------------------------------------------------------------------------- acquisition alone
+
+
+def scores_alone(*, score: str, n: int, num_samples: int, repeats: int = 5) -> dict:
+    """A pointwise score (``bald``, ``entropy``, ...) over device-resident ``[S, N, C]``."""
+    lp = _log_probs(num_samples, n)
+    fn = jax.jit(lambda lp: getattr(acquisition, score)(lp, validate=False))
+    timing = measure(lambda: block(fn(lp)), repeats=repeats)
+    return record("acquisition_scores", {"score": score, "n": n, "num_samples": num_samples, "classes": NUM_CLASSES},
+                  timing, items_per_second=n / timing["median_seconds"])
+
+
+def batchbald_alone(*, batch: int, n: int, num_samples: int, repeats: int = 5) -> dict:
+    """Greedy BatchBALD selecting ``batch`` of ``n`` items from ``[S, N, C]``."""
+    lp = _log_probs(num_samples, n)
+    key = jax.random.key(0)
+    timing = measure(lambda: block(acquisition.batchbald(key, lp, batch, validate=False).indices), repeats=repeats)
+    return record("batchbald", {"batch": batch, "n": n, "num_samples": num_samples, "classes": NUM_CLASSES},
+                  timing)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_steps(*, model: str, family: str, batch_size: int = 64, steps: int = 10, num_members: int = 5,
+                estimator: str = "reparam", repeats: int = 5) -> dict:
+    """Examples per second of ``bal.train.fit`` (one epoch of ``steps`` Adam steps)."""
+    post = _posterior(family, model, 1 if family in ("mc_dropout", "variational") else 20,
+                      num_members=num_members, estimator=estimator)
+    n = batch_size * steps
+    x, y = _inputs(model, n), _labels(n)
+    variables = post.init(jax.random.key(0), jnp.asarray(x[:2]))
+
+    def run():
+        return block(fit(post, variables, x, y, jax.random.key(1), num_epochs=1, batch_size=batch_size).variables)
+
+    timing = measure(run, repeats=repeats)
+    members = num_members if "ensemble" in family else 1
+    params = {"model": model, "family": family, "batch_size": batch_size, "steps": steps, "members": members,
+              "estimator": estimator if family == "variational" else None}
+    return record("train", params, timing, seconds_per_step=timing["median_seconds"] / steps,
+                  examples_per_second=n * members / timing["median_seconds"])
+
+
+def ensemble_vs_sequential(*, model: str = "gal_cnn", num_members: int = 5, batch_size: int = 64, steps: int = 10,
+                           member_map: str = "auto", repeats: int = 5) -> dict:
+    """One epoch of an M-member ensemble in one jitted step vs M members trained one after another."""
+    n = batch_size * steps
+    x, y = _inputs(model, n), _labels(n)
+    single = posteriors.build("deterministic", model, NUM_CLASSES)
+    ens = posteriors.build("ensemble", model, NUM_CLASSES, num_members=num_members, sample_map=member_map)
+    v_ens = ens.init(jax.random.key(0), jnp.asarray(x[:2]))
+    v_members = [jax.tree.map(lambda a, m=m: a[m], v_ens) for m in range(num_members)]
+    keys = ens.member_keys(jax.random.key(1))
+
+    def together():
+        return block(fit(ens, v_ens, x, y, jax.random.key(1), num_epochs=1, batch_size=batch_size).variables)
+
+    def sequential():
+        return [block(fit(single, v, x, y, keys[m], num_epochs=1, batch_size=batch_size).variables)
+                for m, v in enumerate(v_members)]
+
+    t_seq = measure(sequential, repeats=repeats)
+    t_ens = measure(together, repeats=repeats)
+    params = {"model": model, "members": num_members, "batch_size": batch_size, "steps": steps,
+              "member_map": resolve_sample_map(member_map, training=True)}
+    return record("ensemble_vs_sequential", params, t_ens, sequential=t_seq,
+                  speedup_vs_sequential=t_seq["median_seconds"] / t_ens["median_seconds"])
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def al_cycle(*, labeled: int = 1000, pool: int = 59_000, num_samples: int = 20, acquire: int = 10,
+             epochs: int = 50, batch_size: int = 128, repeats: int = 3) -> dict:
+    """One active-learning cycle on MNIST: train the MC-dropout Gal CNN on ``labeled``
+    labels (from scratch), score ``pool`` items with BALD (S samples), select ``acquire``."""
+    x_all, data_source = None, "mnist"
+    try:
+        ds = data.load("mnist", "train")
+        x_all, y_all = ds.images.astype(np.float32) / 255.0, ds.labels
+    except (FileNotFoundError, ValueError):  # no MNIST on disk: random data of the same shape
+        pass
+    if x_all is None or len(x_all) < labeled + pool:
+        x_all, y_all, data_source = _inputs("gal_cnn", labeled + pool), _labels(labeled + pool), "random"
+    x_lab, y_lab = x_all[:labeled], y_all[:labeled]
+    x_pool = x_all[labeled:labeled + pool]
+    post = posteriors.build("mc_dropout", "gal_cnn", NUM_CLASSES, num_samples=num_samples)
+    split = {}
+
+    def cycle():
+        t0 = time.perf_counter()
+        variables = post.init(jax.random.key(0), jnp.asarray(x_lab[:2]))
+        variables = block(fit(post, variables, x_lab, y_lab, jax.random.key(1), num_epochs=epochs,
+                              batch_size=batch_size).variables)
+        t1 = time.perf_counter()
+        scores = predict(post, variables, x_pool, jax.random.key(2), num_samples=num_samples, reduce=_bald_scores)
+        chosen = block(acquisition.top_k(None, jnp.asarray(scores), acquire))
+        split.update(train_seconds=t1 - t0, score_seconds=time.perf_counter() - t1)
+        return chosen
+
+    timing = measure(cycle, repeats=repeats)
+    params = {"labeled": labeled, "pool": pool, "num_samples": num_samples, "acquire": acquire, "epochs": epochs,
+              "batch_size": batch_size, "data": data_source, "model": "gal_cnn", "family": "mc_dropout"}
+    return record("al_cycle", params, timing, last_split=split)
+
+
+CASES = {
+    "pool_scoring": pool_scoring,
+    "acquisition_scores": scores_alone,
+    "batchbald": batchbald_alone,
+    "train": train_steps,
+    "ensemble_vs_sequential": ensemble_vs_sequential,
+    "al_cycle": al_cycle,
+}

@@ -1,0 +1,81 @@
+"""Which parameters each mode runs.
+
+* ``quick`` -- one small instance of every case (under 2 minutes on 2 CPU cores);
+* ``default`` -- the issue's cases at sizes a 2-core CPU finishes in under 15
+  minutes (the slow CPU combinations scaled down; every record states its sizes);
+* ``full`` -- the whole grid (N = 10,000 and 60,000, S = 20 and 100, ResNet-18 at
+  N = 10,000, BatchBALD up to N = 60,000): meant for accelerators; hours on a CPU.
+"""
+
+from __future__ import annotations
+
+FAMILIES = ("deterministic", "mc_dropout", "variational", "ensemble", "regularized_ensemble")
+
+
+def quick() -> list[tuple[str, dict]]:
+    return [
+        ("pool_scoring", dict(model="gal_cnn", family="mc_dropout", n=2_000, num_samples=20)),
+        ("acquisition_scores", dict(score="bald", n=10_000, num_samples=20)),
+        ("batchbald", dict(batch=10, n=1_000, num_samples=20)),
+        ("train", dict(model="gal_cnn", family="deterministic")),
+        ("ensemble_vs_sequential", dict(num_members=5, steps=5, repeats=3)),
+        ("al_cycle", dict(labeled=1_000, pool=5_000, epochs=2, repeats=2)),
+    ]
+
+
+def default() -> list[tuple[str, dict]]:
+    cases = []
+    for n in (10_000, 60_000):
+        cases.append(("pool_scoring", dict(model="gal_cnn", family="mc_dropout", n=n, num_samples=20)))
+    cases.append(("pool_scoring", dict(model="gal_cnn", family="mc_dropout", n=10_000, num_samples=100)))
+    cases.append(("pool_scoring", dict(model="gal_cnn", family="variational", n=10_000, num_samples=20, repeats=3)))
+    cases.append(("pool_scoring", dict(model="gal_cnn", family="ensemble", n=10_000, num_samples=5)))
+    cases.append(("pool_scoring", dict(model="resnet18", family="mc_dropout", n=1_000, num_samples=20, repeats=3)))
+    for score in ("bald", "entropy"):
+        for n in (10_000, 60_000):
+            for s in (20, 100):
+                cases.append(("acquisition_scores", dict(score=score, n=n, num_samples=s)))
+    for b in (5, 10, 40):
+        for n in (1_000, 10_000):
+            cases.append(("batchbald", dict(batch=b, n=n, num_samples=20, repeats=3 if n > 1_000 else 5)))
+    cases.append(("batchbald", dict(batch=10, n=10_000, num_samples=100, repeats=3)))
+    cases.append(("batchbald", dict(batch=10, n=60_000, num_samples=20, repeats=3)))
+    for family in FAMILIES:
+        cases.append(("train", dict(model="gal_cnn", family=family)))
+    cases.append(("train", dict(model="gal_cnn", family="variational", estimator="flipout")))
+    for family in ("deterministic", "variational"):
+        cases.append(("train", dict(model="resnet18", family=family, steps=3, repeats=3)))
+    cases.append(("ensemble_vs_sequential", dict(num_members=5)))
+    cases.append(("al_cycle", dict(labeled=1_000, pool=59_000, epochs=50, repeats=1)))
+    return cases
+
+
+def full() -> list[tuple[str, dict]]:
+    cases = []
+    for family in ("mc_dropout", "variational"):
+        for n in (10_000, 60_000):
+            for s in (20, 100):
+                cases.append(("pool_scoring", dict(model="gal_cnn", family=family, n=n, num_samples=s)))
+    for n in (10_000, 60_000):
+        cases.append(("pool_scoring", dict(model="gal_cnn", family="ensemble", n=n, num_samples=5)))
+    cases.append(("pool_scoring", dict(model="resnet18", family="mc_dropout", n=10_000, num_samples=20)))
+    cases.append(("pool_scoring", dict(model="resnet18", family="variational", n=10_000, num_samples=20)))
+    for score in ("bald", "entropy"):
+        for n in (10_000, 60_000):
+            for s in (20, 100):
+                cases.append(("acquisition_scores", dict(score=score, n=n, num_samples=s)))
+    for b in (5, 10, 40):
+        for n in (1_000, 10_000, 60_000):
+            for s in (20, 100):
+                cases.append(("batchbald", dict(batch=b, n=n, num_samples=s, repeats=5)))
+    for model in ("gal_cnn", "resnet18"):
+        for family in FAMILIES:
+            cases.append(("train", dict(model=model, family=family)))
+        cases.append(("train", dict(model=model, family="variational", estimator="flipout")))
+    for member_map in ("auto", "vmap", "map", "unroll"):
+        cases.append(("ensemble_vs_sequential", dict(num_members=5, member_map=member_map)))
+    cases.append(("al_cycle", dict(labeled=1_000, pool=59_000, epochs=50, repeats=3)))
+    return cases
+
+
+MODES = {"quick": quick, "default": default, "full": full}

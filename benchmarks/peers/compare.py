@@ -1,0 +1,232 @@
+"""bal vs the PyTorch tools users would otherwise pick, same work, same process.
+
+    .venv-peers/bin/python -m benchmarks.peers.compare [--quick] [--out FILE]
+
+Needs ``torch``, ``baal`` and ``batchbald_redux`` beside ``bal`` in one
+environment (see ``shared/notes-peers.md``; ``pip install -e .`` into it). Cases
+(each prints one JSON object with both timings and ``ratio = peer / bal``):
+
+* ``pool_scoring_vs_baal`` -- Gal CNN with MC dropout, ``S`` samples over ``N``
+  pool images, BALD, top-k. BaaL: ``ModelWrapper.predict_on_dataset`` (its MC
+  loop, ``patch_module``'d dropout) + ``baal.active.heuristics.BALD``. bal:
+  ``bal.predict.predict`` streaming BALD per chunk + ``top_k``.
+* ``batchbald_vs_redux`` -- ``batchbald_redux.batchbald.get_batchbald_batch``
+  vs ``bal.acquisition.batchbald`` on the same ``[S, N, C]`` log-probabilities
+  (float64 for the peer, as in its examples), and whether they select the same
+  items (while the joint is exact the choices must agree).
+* ``train_step_vs_torch`` -- the Gal CNN train step (batch 64, Adam, dropout on)
+  in plain PyTorch vs ``bal.train.fit``, per step.
+
+Both libraries get the same 2 threads; runs are sequential, never concurrent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+import time
+
+import numpy as np
+
+from benchmarks.harness import environment, measure
+
+
+def _torch_setup():
+    import torch
+
+    torch.set_num_threads(2 if torch.get_num_threads() >= 2 else 1)
+    torch.manual_seed(0)
+    return torch
+
+
+def _gal_cnn_torch(torch, num_classes=10):
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 4), nn.ReLU(), nn.Conv2d(32, 32, 4), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
+        nn.Flatten(), nn.Linear(32 * 11 * 11, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, num_classes),
+    )
+
+
+def pool_scoring_vs_baal(n: int, num_samples: int, k: int = 10, repeats: int = 5, peer_repeats: int = 3) -> dict:
+    torch = _torch_setup()
+    import jax
+    import jax.numpy as jnp
+    from baal.active.heuristics import BALD
+    from baal.bayesian.dropout import patch_module
+    from baal.modelwrapper import ModelWrapper, TrainingArgs
+
+    from bal import acquisition, posteriors
+    from bal.predict import predict
+    from benchmarks.cases import _bald_scores
+
+    x = np.random.default_rng(0).random((n, 28, 28, 1), dtype=np.float32)
+    # BaaL, idiomatically: a TensorDataset, the MC-dropout-patched model, predict_on_dataset + BALD
+    model = patch_module(_gal_cnn_torch(torch))
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()),
+                                             torch.zeros(n, dtype=torch.long))
+    args = TrainingArgs(criterion=torch.nn.CrossEntropyLoss(), optimizer=None, batch_size=2048, epoch=1,
+                        use_cuda=False, workers=0)
+    wrapper = ModelWrapper(model, args)
+    heuristic = BALD()
+
+    def peer():
+        with contextlib.redirect_stdout(sys.stderr):  # baal logs to stdout; keep stdout for the JSON
+            preds = wrapper.predict_on_dataset(dataset, iterations=num_samples, verbose=False)  # [N, C, S] logits
+        return heuristic(preds)[:k]
+
+    post = posteriors.build("mc_dropout", "gal_cnn", 10, num_samples=num_samples)
+    variables = post.init(jax.random.key(0), jnp.asarray(x[:2]))
+    key = jax.random.key(1)
+
+    def ours():
+        scores = predict(post, variables, x, key, num_samples=num_samples, reduce=_bald_scores)
+        return jax.block_until_ready(acquisition.top_k(None, jnp.asarray(scores), k))
+
+    # eager PyTorch has nothing to compile: its first call counts (it takes minutes at N = 10,000)
+    t_peer = measure(peer, repeats=peer_repeats, warmup=0, time_first=True)
+    t_bal = measure(ours, repeats=repeats)
+    return _result("pool_scoring_vs_baal", {"n": n, "num_samples": num_samples, "k": k, "model": "gal_cnn",
+                                            "family": "mc_dropout"}, t_bal, t_peer, "baal")
+
+
+def batchbald_vs_redux(n: int, num_samples: int, batch: int = 10, repeats: int = 5, peer_repeats: int | None = None
+                       ) -> dict:
+    torch = _torch_setup()
+    import jax
+    import jax.numpy as jnp
+    from batchbald_redux.batchbald import get_batchbald_batch
+
+    from bal import acquisition
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(num_samples, n, 10)) * 2.0
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))  # [S, N, C] float64
+    peer_input = torch.from_numpy(log_probs.transpose(1, 0, 2).copy())  # [N, K, C] as batchbald_redux expects
+    num_configs = 10_000
+
+    def peer():
+        with contextlib.redirect_stdout(sys.stderr), contextlib.redirect_stderr(io.StringIO()):  # tqdm bars
+            return get_batchbald_batch(peer_input, batch, num_configs, dtype=torch.double)
+
+    lp = jnp.asarray(log_probs, jnp.float32)
+    key = jax.random.key(0)
+
+    def ours():
+        return jax.block_until_ready(acquisition.batchbald(key, lp, batch, num_configs=num_configs,
+                                                           validate=False).indices)
+
+    peer_result = {}
+
+    def peer_once():
+        peer_result["indices"] = list(peer().indices)
+
+    # redux is eager PyTorch (nothing to compile): its first call is a fair sample
+    t_peer = measure(peer_once, repeats=peer_repeats or repeats, warmup=0, time_first=True)
+    t_bal = measure(ours, repeats=repeats)
+    peer_idx = peer_result["indices"]
+    bal_idx = [int(i) for i in ours()]
+    # redux's joint is exact while 10^m <= num_configs, i.e. for the first log10(num_configs) picks
+    exact = int(np.floor(np.log(num_configs) / np.log(10)))
+    agree = peer_idx[: exact + 1] == bal_idx[: exact + 1]
+    return _result("batchbald_vs_redux", {"n": n, "num_samples": num_samples, "batch": batch,
+                                          "num_configs": num_configs}, t_bal, t_peer, "batchbald_redux",
+                   same_selection=peer_idx == bal_idx, same_exact_prefix=agree, exact_prefix=exact + 1,
+                   bal_indices=bal_idx, peer_indices=[int(i) for i in peer_idx])
+
+
+def train_step_vs_torch(batch_size: int = 64, steps: int = 20, repeats: int = 5) -> dict:
+    torch = _torch_setup()
+    import jax
+    import jax.numpy as jnp
+
+    from bal import posteriors
+    from bal.train import fit
+
+    n = batch_size * steps
+    rng = np.random.default_rng(0)
+    x = rng.random((n, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, n).astype(np.int32)
+    model = _gal_cnn_torch(torch)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    xt, yt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(y.astype(np.int64))
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def peer():  # one epoch, shuffled minibatches, as a plain PyTorch loop does
+        model.train()
+        perm = torch.randperm(n)
+        for s in range(steps):
+            idx = perm[s * batch_size:(s + 1) * batch_size]
+            opt.zero_grad()
+            loss = loss_fn(model(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+        return float(loss.detach())
+
+    post = posteriors.build("deterministic", "gal_cnn", 10)  # dropout is on in training, as in torch
+    variables = post.init(jax.random.key(0), jnp.asarray(x[:2]))
+
+    def ours():
+        return jax.block_until_ready(fit(post, variables, x, y, jax.random.key(1), num_epochs=1,
+                                         batch_size=batch_size).variables)
+
+    t_peer = measure(peer, repeats=repeats)
+    t_bal = measure(ours, repeats=repeats)
+    return _result("train_step_vs_torch", {"model": "gal_cnn", "batch_size": batch_size, "steps": steps,
+                                           "optimizer": "adam"}, t_bal, t_peer, "torch",
+                   bal_ms_per_step=1e3 * t_bal["median_seconds"] / steps,
+                   peer_ms_per_step=1e3 * t_peer["median_seconds"] / steps)
+
+
+def _result(case, params, t_bal, t_peer, peer, **extra) -> dict:
+    import torch
+
+    return {
+        "case": case, "params": params, "peer": peer, "bal": t_bal, "peer_timing": t_peer,
+        "ratio": t_peer["median_seconds"] / t_bal["median_seconds"], **extra,
+        "env": {**environment(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.peers.compare", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes (a minute or two)")
+    ap.add_argument("--out", default=None, help="also append the JSON lines to this file")
+    ap.add_argument("--big-batchbald", action="store_true",
+                    help="also BatchBALD at N = 10,000 (batchbald_redux takes ~10 min per call on 2 cores)")
+    args = ap.parse_args(argv)
+    try:
+        import baal  # noqa: F401
+        import batchbald_redux  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as err:
+        print(f"peers: error: {err}. Install the peers in a separate venv as shared/notes-peers.md says, "
+              "plus `pip install -e .` of bal, and run this with that venv's python.", file=sys.stderr)
+        return 2
+    if args.quick:
+        jobs = [lambda: pool_scoring_vs_baal(2_000, 20, repeats=3, peer_repeats=1), lambda: batchbald_vs_redux(1_000, 20, repeats=3, peer_repeats=1),
+                lambda: train_step_vs_torch(steps=10, repeats=3)]
+    else:
+        jobs = [lambda: pool_scoring_vs_baal(10_000, 20), lambda: train_step_vs_torch(),
+                lambda: batchbald_vs_redux(1_000, 20, peer_repeats=3)]
+        if args.big_batchbald:
+            jobs.append(lambda: batchbald_vs_redux(10_000, 20, repeats=5, peer_repeats=1))
+    for job in jobs:
+        rec = job()
+        line = json.dumps(rec, sort_keys=True)
+        print(line, flush=True)
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(line + "\n")
+        print(f"{rec['case']:<22} {rec['params']}  bal {rec['bal']['median_seconds']:.3f} s  "
+              f"{rec['peer']} {rec['peer_timing']['median_seconds']:.3f} s  ratio {rec['ratio']:.1f}x",
+              file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
