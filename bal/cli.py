@@ -39,14 +39,14 @@ def _cmd_datasets(args) -> int:
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """One ``--flag`` per :class:`ExperimentConfig` field, documented from the dataclass."""
-    from bal.active.config import ExperimentConfig
+    from bal.active.config import HELP, ExperimentConfig
 
     hints = typing.get_type_hints(ExperimentConfig)
     for field in dataclasses.fields(ExperimentConfig):
         flag = "--" + field.name.replace("_", "-")
         hint = hints[field.name]
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        help_text = f"(default: {default})"
+        help_text = f"{HELP.get(field.name, '')} (default: {default})".strip()
         if hint is bool:
             parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
                                 default=None, help=help_text)
@@ -56,7 +56,7 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
                                 help=help_text)
         elif field.name in ("model_kwargs", "acquisition_params"):
             parser.add_argument(flag, dest=field.name, type=_json_dict, default=None,
-                                help=f"a JSON object {help_text}")
+                                help=f"a JSON object: {help_text}")
         else:
             parser.add_argument(flag, dest=field.name, type=_scalar(hint), default=None,
                                 help=help_text)

@@ -19,6 +19,40 @@ __all__ = ["ExperimentConfig", "load_config"]
 #: settings that may differ between an interrupted run and its ``--resume``
 RUNTIME_ONLY = ("quiet", "chunk_size")
 
+#: one line per setting, for ``bal run --help`` (a test checks every field has one)
+HELP = {
+    "dataset": "bal.data name: digits (bundled), mnist, fashion_mnist, cifar10, cifar100 ...",
+    "data_dir": "directory of the dataset files; unset: $BAL_DATA_DIR, else the cache",
+    "repeat": "copies of every training image in the pool (Repeated MNIST uses 3)",
+    "repeat_noise": "std of the Gaussian noise added to each copy, inputs in [0, 1]",
+    "model": "bal.models name: mlp, gal_cnn, lenet5, resnet18",
+    "model_kwargs": "extra model constructor arguments, e.g. dropout rates",
+    "posterior": "deterministic, mc_dropout, variational, ensemble, regularized_ensemble",
+    "num_samples": "posterior samples S used to score the pool and evaluate",
+    "num_members": "ensemble size (default 5 for ensemble, 8 for regularized_ensemble)",
+    "estimator": "variational gradient estimator: reparam, local_reparam, flipout",
+    "regularization": "beta of the regularized ensemble (DPE) penalty",
+    "strategies": "acquisition names from the bal.acquisition registry (bald, entropy, batchbald ...)",
+    "include_random": "add the random baseline",
+    "most_informative": "acquire the highest scores (--no-most-informative: the lowest)",
+    "acquisition_params": "per-strategy parameters, e.g. {\"batchbald\": {\"num_configs\": 10000}}",
+    "initial_labels": "size of the initial labeled set",
+    "initial_balanced": "initial labels class-balanced (k per class) instead of uniform",
+    "acquisition_size": "items acquired per cycle (or use --growth)",
+    "growth": "acquire this fraction of the current labeled set per cycle (0.1, 0.33, 1.0)",
+    "cycles": "number of acquisition cycles",
+    "label_budget": "stop once this many labels are reached",
+    "pool_subset": "score a random subset of this many pool items per cycle (Gal 2017: 2000)",
+    "epochs": "training epochs per cycle (an epoch is max(1, labels // batch_size) steps)",
+    "batch_size": "training minibatch size",
+    "learning_rate": "Adam(W) learning rate",
+    "weight_decay": "AdamW weight decay",
+    "warm_start": "continue from the previous cycle's weights instead of a fresh init",
+    "seeds": "one run per seed and strategy",
+    "chunk_size": "pool items per prediction chunk (memory S * chunk * C floats)",
+    "quiet": "no progress display",
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:

@@ -147,3 +147,19 @@ def test_custom_oracle_is_used(tmp_path):
 
     run_experiment(config, tmp_path, problem=problem, oracle=oracle)
     assert sum(len(a) for a in asked) == 30  # 20 initial + 10 acquired
+
+
+def test_run_help_documents_every_setting():
+    import dataclasses
+
+    from bal.active.config import HELP
+
+    fields = {f.name for f in dataclasses.fields(ExperimentConfig)}
+    assert set(HELP) == fields
+    res = subprocess.run([sys.executable, "-m", "bal.cli", "run", "--help"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0
+    text = " ".join(res.stdout.split())
+    for name in fields:
+        assert "--" + name.replace("_", "-") in text
+    assert "acquire this fraction of the current labeled set per cycle" in text
