@@ -11,6 +11,12 @@ size and is reused across chunks and across active-learning cycles.
 Every chunk uses the same ``key``, so posterior sample ``s`` is the same
 network (same weight draw, same dropout masks) for every pool item.
 
+Dense models (segmentation, ``logits [N, H, W, C]``) go through the same code:
+samples are ``[S, n, H, W, C]`` per chunk and ``reduce`` sees them, e.g. to
+reduce pixel scores to image or crop scores on the device
+(:mod:`bal.acquisition.dense`, :mod:`bal.acquisition.regions`). Choose a small
+``chunk_size`` for them (memory grows with ``H * W``).
+
 With several devices, each chunk is split across them along the pool axis
 (data parallel, ``jax.jit`` over a ``NamedSharding`` on a 1-D mesh named
 ``"pool"``); parameters are replicated. One device is the same code path with
@@ -37,8 +43,10 @@ class Chunk(NamedTuple):
     """What a ``reduce`` function sees for one chunk of the pool.
 
     Attributes:
-      log_probs: ``[S, n, C]`` posterior-sample log-probabilities.
-      embeddings: ``[S, n, D]`` penultimate features (dropped by XLA if unused).
+      log_probs: ``[S, n, C]`` posterior-sample log-probabilities (``[S, n, H, W, C]``
+        for a dense model such as the U-Net: one distribution per pixel).
+      embeddings: ``[S, n, D]`` penultimate features (``[S, n, H, W, D]`` for a dense
+        model; dropped by XLA if unused).
       start: global pool index of the chunk's first item (a traced int), for
         reductions keyed by item, e.g. stochastic acquisition.
     """
@@ -92,7 +100,9 @@ def predict(
       num_samples: ``S`` (``None``: the family's default).
       chunk_size: pool items per chunk (rounded up to a multiple of the device
         count; smaller pools use the next power of two); bounds memory at
-        ``S * chunk_size * C`` floats.
+        ``S * chunk_size * C`` floats. Dense models hold ``S * chunk_size * H * W * C``
+        (plus activations): pass a small ``chunk_size`` for images, e.g. 8–32
+        (``bal.active.segmentation`` uses 16), not the default 2048.
       reduce: optional jittable ``reduce(chunk: Chunk, *reduce_args)`` applied
         per chunk on the device, returning a pytree of arrays whose leading axis
         is the chunk's items (e.g. :func:`predictive`, or acquisition scores
@@ -104,7 +114,7 @@ def predict(
       mesh: a 1-D device mesh (default: all local devices).
 
     Returns:
-      numpy ``[S, N, C]`` log-probabilities; or ``(log_probs, embeddings)``; or
+      numpy ``[S, N, C]`` (dense models: ``[S, N, H, W, C]``) log-probabilities; or ``(log_probs, embeddings)``; or
       the reductions, concatenated over chunks along their leading axis.
     """
     if reduce is not None and with_embeddings:

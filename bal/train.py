@@ -62,15 +62,30 @@ def make_optimizer(
 
 
 def check_labeled(x, y, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a labeled set at the API edge; returns numpy ``(x, y int32)``."""
+    """Validate a labeled set at the API edge; returns numpy ``(x, y int32)``.
+
+    Classification: ``y [N]`` in ``[0, C)``. Dense prediction (segmentation):
+    ``y [N, H, W]`` for inputs ``[N, H, W, C_in]`` (``y.shape == x.shape[:y.ndim]``),
+    values in ``[0, C)`` or the ignore label 255 (an unlabeled pixel, left out of
+    the loss; see :func:`bal.posteriors.base.data_nll`).
+    """
     x, y = np.asarray(x), np.asarray(y)
     check_inputs(x)
     if x.shape[0] == 0:
         raise ValueError("the labeled set is empty: fit needs at least one labeled example")
-    if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise ValueError(f"labels must have shape [N] = [{x.shape[0]}]; got shape {y.shape}")
+    dense = y.ndim >= 2 and y.ndim < x.ndim and y.shape == x.shape[:y.ndim]
+    if not dense and (y.ndim != 1 or y.shape[0] != x.shape[0]):
+        raise ValueError(f"labels must have shape [N] = [{x.shape[0]}] (classification) or, for dense "
+                         f"prediction, the inputs' leading shape {list(x.shape[:-1])} (pixel labels "
+                         f"[N, H, W]); got shape {list(y.shape)}")
     if not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"labels must be integers; got dtype {y.dtype}")
+    if dense:
+        bad = ((y < 0) | (y >= num_classes)) & (y != DENSE_IGNORE_LABEL)
+        if bad.any():
+            raise ValueError(f"pixel labels must lie in [0, {num_classes}) or be the ignore label "
+                             f"{DENSE_IGNORE_LABEL} (unlabeled); got {int(y[bad][0])}")
+        return x, y.astype(np.int32)
     if y.min() < 0 or y.max() >= num_classes:
         raise ValueError(
             f"labels must lie in [0, {num_classes}); got values in [{y.min()}, {y.max()}]"
@@ -84,6 +99,10 @@ def check_inputs(x) -> None:
         raise ValueError(
             f"inputs must be floating point (e.g. images.astype('float32') / 255); got dtype {x.dtype}"
         )
+
+
+#: the "no label" value of dense (pixel) labels: Cityscapes / BDD100k / PASCAL VOC convention
+DENSE_IGNORE_LABEL = 255
 
 
 def _bucket(n: int) -> int:
@@ -151,7 +170,9 @@ def fit(
     Args:
       posterior: any ``bal.posteriors`` family.
       variables: initial variables (``posterior.init(...)``) or a warm start.
-      x: ``[N, ...]`` inputs; y: ``[N]`` integer labels in ``[0, C)``.
+      x: ``[N, ...]`` inputs; y: ``[N]`` integer labels in ``[0, C)``, or for a dense
+        model (U-Net) pixel labels ``[N, H, W]`` in ``[0, C)`` or 255 = unlabeled
+        (partially labeled images: only labeled pixels enter the loss).
       key: PRNG key; the result is a deterministic function of it.
       num_epochs / num_steps: the budget, exactly one of them (an epoch is
         ``max(1, N // B)`` steps).
@@ -179,6 +200,9 @@ def fit(
     if patience is not None and validation is None:
         raise ValueError("patience (early stopping) needs a validation set")
     x, y = check_labeled(x, y, posterior.num_classes)
+    if validation is not None and y.ndim > 1:
+        raise ValueError("validation (early stopping) supports classification labels [N] only; evaluate "
+                         "a segmentation model with bal.segmentation.evaluate instead")
     n = x.shape[0]
     num_train = n if num_train is None else num_train
     bsz = min(batch_size, n)

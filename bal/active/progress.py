@@ -30,7 +30,9 @@ class Progress:
             return
         self._bar.set_postfix_str(
             f"{record['strategy']} seed {record['seed']} cycle {record['cycle']} "
-            f"labels {record['num_labels']} acc {record['accuracy']:.3f}", refresh=False)
+            f"labels {record['num_labels']} " + (f"acc {record['accuracy']:.3f}" if "accuracy" in record
+                                                  else f"mIoU {record.get('mean_iou', float('nan')):.3f}"),
+            refresh=False)
         self._bar.update(1)
 
     def close(self) -> None:

@@ -48,10 +48,17 @@ def read_records(path) -> list[dict]:
 
 
 class RunDirectory:
-    """The output directory of one experiment (config + results)."""
+    """The output directory of one experiment (config + results).
 
-    def __init__(self, path):
+    ``config_class`` is the config dataclass stored in ``config.json``
+    (default :class:`ExperimentConfig`); any class with ``from_dict``,
+    ``compatible_with`` and ``dumps`` works (e.g. the segmentation loop's
+    ``SegmentationConfig``).
+    """
+
+    def __init__(self, path, config_class=ExperimentConfig):
         self.path = pathlib.Path(path)
+        self.config_class = config_class
 
     @property
     def results_path(self) -> pathlib.Path:
@@ -61,10 +68,10 @@ class RunDirectory:
     def config_path(self) -> pathlib.Path:
         return self.path / CONFIG
 
-    def read_config(self) -> ExperimentConfig:
+    def read_config(self):
         if not self.config_path.exists():
             raise FileNotFoundError(f"{self.path} is not a bal run directory (no {CONFIG})")
-        return ExperimentConfig.from_dict(json.loads(self.config_path.read_text()))
+        return self.config_class.from_dict(json.loads(self.config_path.read_text()))
 
     def prepare(self, config: ExperimentConfig, *, resume: bool, overwrite: bool) -> list[dict]:
         """Make the directory ready for ``config``; return the records to resume from.

@@ -54,6 +54,7 @@ def build(
     train_samples: int = 1,
     sample_map: str = "auto",
     model_kwargs: dict | None = None,
+    class_weights=None,
 ):
     """Build a posterior ``family`` over the ``bal.models`` model named ``model``.
 
@@ -70,21 +71,23 @@ def build(
       kl_weight, train_samples: see :class:`Variational`.
       sample_map: "auto", "vmap" or "map" for samples (and ensemble members).
       model_kwargs: extra arguments of the model constructor.
+      class_weights: optional per-class loss weights ``[C]`` (every member's loss).
     """
     from bal import models  # posteriors sit above models; import on use keeps import light
 
     kw = dict(model_kwargs or {})
+    cw = None if class_weights is None else tuple(float(w) for w in class_weights)
     if family not in FAMILIES:
         raise ValueError(f"unknown posterior family {family!r}; valid: {', '.join(FAMILIES)}")
     if family == "variational":
         net = models.build(model, num_classes, kind="variational", estimator=estimator, **kw)
         return Variational(net, num_classes, num_samples, sample_map, kl_weight=kl_weight,
-                           train_samples=train_samples)
+                           train_samples=train_samples, class_weights=cw)
     if family == "mc_dropout":
         net = models.build(model, num_classes, kind="mc_dropout", **kw)
-        return MCDropout(net, num_classes, num_samples, sample_map)
+        return MCDropout(net, num_classes, num_samples, sample_map, class_weights=cw)
     net = models.build(model, num_classes, kind="deterministic", **kw)
-    member = Deterministic(net, num_classes)
+    member = Deterministic(net, num_classes, class_weights=cw)
     if family == "deterministic":
         return member
     if family == "ensemble":

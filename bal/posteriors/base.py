@@ -86,6 +86,28 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None], axis=-1))
 
 
+def data_nll(logits: jax.Array, labels: jax.Array, class_weights=None) -> jax.Array:
+    """The data term of every posterior's loss, for classification or dense prediction.
+
+    - ``logits [B, C]``, ``labels [B]``: :func:`cross_entropy` (unchanged).
+    - ``logits [B, H, W, C]`` (any ``[B, ..., C]``), ``labels [B, H, W]``:
+      the mean cross-entropy over *labeled* pixels,
+      :func:`bal.segmentation.masked_cross_entropy` — pixels holding the
+      ignore label 255 (unlabeled crops, void) add nothing to the value and
+      get exactly zero gradient; a batch without a labeled pixel has loss 0.
+
+    ``class_weights`` (``[C]``, optional): the weighted mean
+    ``Σ w_y CE / Σ w_y`` of :func:`bal.segmentation.masked_cross_entropy`
+    (e.g. to up-weight rare classes), for either shape.
+    """
+    if logits.ndim == 2 and class_weights is None:
+        return cross_entropy(logits, labels)
+    from bal.segmentation.loss import masked_cross_entropy  # arrays only; imported on use
+
+    weights = None if class_weights is None else jnp.asarray(class_weights, jnp.float32)
+    return masked_cross_entropy(logits, labels, class_weights=weights)
+
+
 @dataclasses.dataclass(frozen=True)
 class SingleModelPosterior:
     """Shared machinery of the families built from one model (not an ensemble).
@@ -104,6 +126,8 @@ class SingleModelPosterior:
     sample_map: str = "auto"
     #: with ``sample_map="map"``: samples computed together per map step.
     sample_batch_size: int | None = None
+    #: optional per-class loss weights ``[C]`` (a tuple; see :func:`data_nll`).
+    class_weights: tuple[float, ...] | None = None
 
     #: the number of stacked members (``None`` for a single model).
     num_members = None
@@ -113,6 +137,12 @@ class SingleModelPosterior:
             raise ValueError(f"num_classes must be an integer >= 2; got {self.num_classes!r}")
         check_num_samples(self.default_num_samples)
         resolve_sample_map(self.sample_map)
+        if self.class_weights is not None:
+            weights = tuple(float(w) for w in self.class_weights)
+            if len(weights) != self.num_classes or min(weights) < 0 or not sum(weights) > 0:
+                raise ValueError(f"class_weights must be {self.num_classes} non-negative numbers (one per class, "
+                                 f"not all zero); got {self.class_weights!r}")
+            object.__setattr__(self, "class_weights", weights)
 
     # --- initialisation -----------------------------------------------------------------
     def init(self, key: jax.Array, example_x: jax.Array) -> Variables:
@@ -140,7 +170,8 @@ class SingleModelPosterior:
 
         Args:
           variables: the model variables.
-          x: ``[B, ...]`` inputs; y: ``[B]`` integer labels.
+          x: ``[B, ...]`` inputs; y: ``[B]`` integer labels, or ``[B, H, W]`` pixel
+            labels for dense models (255 = unlabeled pixel, see :func:`data_nll`).
           key: PRNG key for this step's noise (dropout, weight noise).
           num_train: size of the labeled set (scales KL terms).
           step: optimisation step (for annealing schedules).
@@ -150,7 +181,7 @@ class SingleModelPosterior:
           updated ``batch_stats`` (or ``None``) and ``aux`` a dict of scalars.
         """
         logits, stats, _ = self._train_forward(variables, x, key)
-        nll = cross_entropy(logits, y)
+        nll = data_nll(logits, y, self.class_weights)
         return nll, (stats, {"nll": nll})
 
     # --- prediction ---------------------------------------------------------------------

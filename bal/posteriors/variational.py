@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from bal.posteriors.base import (
     SingleModelPosterior,
-    cross_entropy,
+    data_nll,
     map_over,
     resolve_sample_map,
 )
@@ -52,7 +52,7 @@ class Variational(SingleModelPosterior):
 
         def one_draw(k):
             logits, stats, kl = self._train_forward(variables, x, k)
-            return cross_entropy(logits, y), kl, stats
+            return data_nll(logits, y, self.class_weights), kl, stats
 
         if self.train_samples == 1:
             nll, kl, stats = jax.tree.map(lambda a: a[None], one_draw(keys[0]))
