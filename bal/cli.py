@@ -115,7 +115,7 @@ def _cmd_summary(args) -> int:
     from bal.active.results import read_records
     from bal.report import format_summary, summarize
 
-    print(format_summary(summarize(read_records(args.run_dir), args.thresholds)))
+    print(format_summary(summarize(read_records(args.run_dir), args.thresholds, metric=args.metric)))
     return 0
 
 
@@ -153,12 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="labels needed to reach accuracy thresholds, per strategy")
     p.add_argument("run_dir")
     p.add_argument("--thresholds", type=float, nargs="+", default=[0.90, 0.95])
+    p.add_argument("--metric", default=None, help="default: accuracy, or mean_iou for segmentation runs")
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("plot", help="write learning curves (PNG) of a run directory")
     p.add_argument("run_dir")
     p.add_argument("--out", default=None, help="PNG path (default: RUN_DIR/learning_curves.png)")
-    p.add_argument("--metric", default="accuracy", help="accuracy, nll, ece or brier")
+    p.add_argument("--metric", default=None,
+                   help="accuracy, nll, ece or brier (segmentation: mean_iou, pixel_accuracy); "
+                        "default: accuracy, or mean_iou for segmentation runs")
     p.set_defaults(func=_cmd_plot)
     return parser
 

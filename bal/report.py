@@ -13,7 +13,14 @@ import numpy as np
 
 from bal.active.results import read_records, runs
 
-__all__ = ["labels_to_reach", "summarize", "format_summary", "plot_learning_curves"]
+__all__ = ["default_metric", "labels_to_reach", "summarize", "format_summary", "plot_learning_curves"]
+
+
+def default_metric(records: list[dict]) -> str:
+    """``"accuracy"`` for classification records, ``"mean_iou"`` for segmentation ones."""
+    if records and "accuracy" not in records[0] and "mean_iou" in records[0]:
+        return "mean_iou"
+    return "accuracy"
 
 
 def labels_to_reach(run: list[dict], threshold: float, metric: str = "accuracy"):
@@ -29,13 +36,16 @@ def _mean_std(values):
     return float(a.mean()), float(a.std(ddof=0))
 
 
-def summarize(records: list[dict], thresholds=(0.90, 0.95)) -> list[dict]:
+def summarize(records: list[dict], thresholds=(0.90, 0.95), metric: str | None = None) -> list[dict]:
     """One row per strategy: labels to reach each threshold and final accuracy.
 
-    Each row: ``strategy``, ``seeds``, ``final_labels``, ``final_accuracy``
-    (mean, std over seeds), and per threshold ``t``: ``reach[t]`` = (mean, std
-    over the seeds that reached it, how many seeds reached it).
+    Each row: ``strategy``, ``seeds``, ``metric``, ``final_labels``,
+    ``final_accuracy`` (of ``metric``: mean, std over seeds), and per threshold
+    ``t``: ``reach[t]`` = (mean, std over the seeds that reached it, how many
+    seeds reached it). ``metric`` defaults to :func:`default_metric` (segmentation
+    records count labels in pixels).
     """
+    metric = metric or default_metric(records)
     by_strategy: dict[str, list[list[dict]]] = {}
     for (strategy, _seed), run in sorted(runs(records).items()):
         by_strategy.setdefault(strategy, []).append(run)
@@ -46,11 +56,12 @@ def summarize(records: list[dict], thresholds=(0.90, 0.95)) -> list[dict]:
             "strategy": strategy,
             "seeds": len(strategy_runs),
             "final_labels": _mean_std([f["num_labels"] for f in finals])[0],
-            "final_accuracy": _mean_std([f["accuracy"] for f in finals]),
+            "metric": metric,
+            "final_accuracy": _mean_std([f[metric] for f in finals]),
             "reach": {},
         }
         for t in thresholds:
-            hits = [labels_to_reach(run, t) for run in strategy_runs]
+            hits = [labels_to_reach(run, t, metric) for run in strategy_runs]
             hits = [h for h in hits if h is not None]
             row["reach"][t] = (*(_mean_std(hits) if hits else (math.nan, math.nan)), len(hits))
         rows.append(row)
@@ -62,7 +73,9 @@ def format_summary(rows: list[dict]) -> str:
     if not rows:
         return "(no results)"
     thresholds = list(rows[0]["reach"])
-    head = ["strategy", "seeds"] + [f"labels to {t:.0%}" for t in thresholds] + ["final acc", "final labels"]
+    metric = rows[0].get("metric", "accuracy")
+    final = "final acc" if metric == "accuracy" else f"final {metric}"
+    head = ["strategy", "seeds"] + [f"labels to {t:.0%}" for t in thresholds] + [final, "final labels"]
     body = []
     for r in rows:
         cells = [r["strategy"], str(r["seeds"])]
@@ -78,7 +91,7 @@ def format_summary(rows: list[dict]) -> str:
     return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(c) for c in body])
 
 
-def plot_learning_curves(source, out_path=None, *, metric: str = "accuracy", x_key: str = "num_labels",
+def plot_learning_curves(source, out_path=None, *, metric: str | None = None, x_key: str = "num_labels",
                          title: str | None = None) -> pathlib.Path:
     """Write a PNG of ``metric`` vs ``x_key``: mean ± std band over seeds per strategy.
 
@@ -96,6 +109,8 @@ def plot_learning_curves(source, out_path=None, *, metric: str = "accuracy", x_k
     records = read_records(source)
     if not records:
         raise ValueError(f"{source} holds no completed cycles to plot")
+    metric = metric or default_metric(records)
+    pixels = "num_labeled_pixels" in records[0]
     out_path = pathlib.Path(out_path) if out_path else run_dir / "learning_curves.png"
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     by_strategy: dict[str, list[list[dict]]] = {}
@@ -109,7 +124,10 @@ def plot_learning_curves(source, out_path=None, *, metric: str = "accuracy", x_k
         style = dict(color="black", linestyle="--") if strategy == "random" else dict(color=f"C{i}")
         ax.plot(xs, mean, label=f"{strategy} ({len(strategy_runs)} seeds)", **style)
         ax.fill_between(xs, mean - std, mean + std, alpha=0.2, color=style["color"])
-    ax.set_xlabel("number of labeled examples" if x_key == "num_labels" else x_key)
+    if x_key == "num_labels":
+        ax.set_xlabel("number of labeled pixels" if pixels else "number of labeled examples")
+    else:
+        ax.set_xlabel(x_key)
     ax.set_ylabel(f"test {metric}")
     ax.set_title(title or run_dir.name)
     ax.grid(alpha=0.3)

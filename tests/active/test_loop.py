@@ -163,3 +163,21 @@ def test_run_help_documents_every_setting():
     for name in fields:
         assert "--" + name.replace("_", "-") in text
     assert "acquire this fraction of the current labeled set per cycle" in text
+
+
+def test_summary_and_plot_of_segmentation_records_use_mean_iou(tmp_path):
+    from bal.report import default_metric
+
+    path = tmp_path / "results.jsonl"
+    recs = [{"strategy": s, "seed": 0, "cycle": c, "num_labels": 100 * (c + 1), "num_labeled_pixels": 100 * (c + 1),
+             "mean_iou": 0.3 + 0.2 * c + (0.1 if s == "entropy" else 0.0), "final": c == 1}
+            for s in ("entropy", "random") for c in range(2)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    records = read_records(path)
+    assert default_metric(records) == "mean_iou"
+    rows = {r["strategy"]: r for r in summarize(records, thresholds=(0.45,))}
+    assert rows["entropy"]["reach"][0.45][:1] == (100.0,) and rows["random"]["reach"][0.45][:1] == (200.0,)
+    assert rows["entropy"]["final_accuracy"][0] == pytest.approx(0.6)
+    assert "final mean_iou" in format_summary(list(rows.values()))
+    png = plot_learning_curves(path)
+    assert png.exists() and png.stat().st_size > 0
