@@ -175,8 +175,8 @@ def test_summary_and_plot_of_segmentation_records_use_mean_iou(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
     records = read_records(path)
     assert default_metric(records) == "mean_iou"
-    rows = {r["strategy"]: r for r in summarize(records, thresholds=(0.45,))}
-    assert rows["entropy"]["reach"][0.45][:1] == (100.0,) and rows["random"]["reach"][0.45][:1] == (200.0,)
+    rows = {r["strategy"]: r for r in summarize(records, thresholds=(0.35,))}
+    assert rows["entropy"]["reach"][0.35][:1] == (100.0,) and rows["random"]["reach"][0.35][:1] == (200.0,)
     assert rows["entropy"]["final_accuracy"][0] == pytest.approx(0.6)
     assert "final mean_iou" in format_summary(list(rows.values()))
     png = plot_learning_curves(path)
