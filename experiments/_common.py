@@ -37,15 +37,20 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def select_studies(script: str, studies: dict, names) -> dict:
+    """The studies named by ``--studies`` (all when none), with a clear error for unknown names."""
+    if not names:
+        return studies
+    unknown = sorted(set(names) - set(studies))
+    if unknown:
+        raise ValueError(f"unknown studies {unknown}; {script} has {sorted(studies)}")
+    return {name: studies[name] for name in names}
+
+
 def run_studies(script: str, studies: dict[str, ExperimentConfig], args, thresholds=(0.9, 0.95)):
     """Run every study into ``<out>/<study>``, then print its summary and plot path."""
     out = pathlib.Path(args.out or f"runs/{script}")
-    if args.studies:
-        unknown = sorted(set(args.studies) - set(studies))
-        if unknown:
-            raise ValueError(f"unknown studies {unknown}; {script} has {sorted(studies)}")
-        studies = {name: studies[name] for name in args.studies}
-    for name, config in studies.items():
+    for name, config in select_studies(script, studies, args.studies).items():
         overrides = {"quiet": args.quiet}
         if args.smoke:
             overrides.update(SMOKE)
