@@ -37,6 +37,18 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def flag_overrides(args) -> dict:
+    """The settings the shared flags override (--quiet, --seeds, --strategies, --cycles)."""
+    overrides = {"quiet": args.quiet}
+    if args.seeds:
+        overrides["seeds"] = tuple(args.seeds)
+    if args.strategies:
+        overrides["strategies"] = tuple(args.strategies)
+    if args.cycles is not None:
+        overrides["cycles"] = args.cycles
+    return overrides
+
+
 def select_studies(script: str, studies: dict, names) -> dict:
     """The studies named by ``--studies`` (all when none), with a clear error for unknown names."""
     if not names:
@@ -51,17 +63,10 @@ def run_studies(script: str, studies: dict[str, ExperimentConfig], args, thresho
     """Run every study into ``<out>/<study>``, then print its summary and plot path."""
     out = pathlib.Path(args.out or f"runs/{script}")
     for name, config in select_studies(script, studies, args.studies).items():
-        overrides = {"quiet": args.quiet}
-        if args.smoke:
-            overrides.update(SMOKE)
-            if config.growth is not None:  # keep the study's growth rule, bounded by cycles
-                overrides.update(acquisition_size=None, growth=config.growth)
-        if args.seeds:
-            overrides["seeds"] = tuple(args.seeds)
-        if args.strategies:
-            overrides["strategies"] = tuple(args.strategies)
-        if args.cycles is not None:
-            overrides["cycles"] = args.cycles
+        overrides = dict(SMOKE) if args.smoke else {}
+        if args.smoke and config.growth is not None:  # keep the study's growth rule, bounded by cycles
+            overrides.update(acquisition_size=None, growth=config.growth)
+        overrides.update(flag_overrides(args))
         if args.data_dir and not args.smoke:
             overrides["data_dir"] = args.data_dir
         config = dataclasses.replace(config, **overrides)

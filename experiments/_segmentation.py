@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from _common import parser, select_studies
+from _common import flag_overrides, parser, select_studies
 
 from bal.active.progress import Progress
 from bal.active.results import runs
@@ -84,15 +84,7 @@ def run_studies(script: str, studies: dict[str, SegmentationConfig], args, *, ex
     """Run every study into ``<out>/<study>``; print its tables and plot paths."""
     out = pathlib.Path(args.out or f"runs/{script}")
     for name, config in select_studies(script, studies, args.studies).items():
-        overrides = {"quiet": args.quiet}
-        if args.smoke:
-            overrides.update(SMOKE)
-        if args.seeds:
-            overrides["seeds"] = tuple(args.seeds)
-        if args.strategies:
-            overrides["strategies"] = tuple(args.strategies)
-        if args.cycles is not None:
-            overrides["cycles"] = args.cycles
+        overrides = {**(SMOKE if args.smoke else {}), **flag_overrides(args)}
         config = dataclasses.replace(config, **overrides)
         h, w = config.image_size
         print(f"== {script}/{name}: {config.dataset} {config.num_train} train / {config.num_test} test images "
