@@ -1,7 +1,8 @@
 """Drop-in ops that avoid slow paths of XLA:CPU: ``conv_general_dilated`` and ``max_pool``.
 
 Together they take the Gal CNN train step (batch 64, Adam) on the 2-core CPU
-from 163 ms to 55 ms (PyTorch 2.13: 40 ms), see ``benchmarks/``.
+from 163 ms to 45 ms (PyTorch 2.13 on the same cores: 33-38 ms), see ``benchmarks/``.
+On other backends ``conv_general_dilated`` is ``lax``'s own.
 
 **Unpadded convolutions.** Measured on the 2-core CPU (jax 0.10.2, float32, batch 64, ``[64, 25, 25, 32]``
 through a 4x4x32x32 kernel, the second conv of the Gal CNN)::
@@ -9,6 +10,7 @@ through a 4x4x32x32 kernel, the second conv of the Gal CNN)::
     padding            forward   weight gradient   input gradient
     "VALID"            55 ms     83 ms             9 ms
     ((0, 0), (0, 1))   12 ms     27 ms             9 ms
+    + patch matmul               13 ms
 
 XLA:CPU sends a convolution with no padding at all down a path about 4x slower
 than the same convolution with any padding. Padding the last spatial axis by one
@@ -17,9 +19,23 @@ bit-for-bit the windows of the unpadded convolution (every window that starts
 inside the input is the same; only the one extra trailing window sees the zero
 column, and it is dropped), so gradients are exact too.
 
-The rewrite is applied only on the CPU backend (on GPUs cuDNN has no such
-cliff) and only to plain convolutions: no input dilation (transposed convs) and
-no batch grouping. ``BAL_CONV_REWRITE=0`` switches it off for comparisons.
+**Kernel gradients.** XLA:CPU's kernel gradient runs at 7-40 GFLOP/s where its
+forward convolution and its matmuls reach 80-170: 630 ms for a 3x3, 64-channel
+ResNet conv at 32x32 whose forward takes 60 ms. 2-D convolutions with at least
+8 input channels and 64 output pixels therefore get a custom VJP whose kernel
+gradient is a matmul over width patches (:func:`weight_gradient`: 630 -> 46 ms
+there, 27 -> 13 ms for the Gal CNN conv2); the input gradient stays XLA's.
+Being a custom VJP, such a convolution supports reverse mode (any order, under
+``vmap`` and ``jit``) but not forward mode: ``jax.jvp``/``jax.jacfwd`` through it
+raise a ``TypeError``; set ``BAL_CONV_REWRITE=0`` before tracing for those.
+
+**1x1 convolutions** (any rank) are written as a matmul over the feature axis
+(ResNet's 1x1 stride-2 shortcut: forward 4.0 -> 2.4 ms, kernel gradient 26 -> 4 ms).
+
+All rewrites apply only on the CPU backend and only to plain convolutions: no
+input dilation (transposed convs) and no batch grouping; the two gradient
+rewrites also need ``feature_group_count == 1``. ``BAL_CONV_REWRITE=0`` switches
+them all off, for comparisons and for forward-mode differentiation.
 
 **Max pooling.** ``flax.linen.max_pool`` lowers to ``reduce_window`` whose
 gradient is a ``select_and_scatter`` (5.5 ms for ``[64, 22, 22, 32]`` on the CPU);
@@ -35,10 +51,13 @@ Use them in your own Flax models with
 from __future__ import annotations
 
 import os
+from functools import partial
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 
@@ -49,6 +68,18 @@ def rewrite_enabled() -> bool:
     return jax.default_backend() == "cpu"
 
 
+class _ConvConfig(NamedTuple):
+    """The static part of a convolution (hashable: it is a ``custom_vjp`` nondiff argument)."""
+
+    strides: tuple
+    pads: tuple
+    rhs_dilation: tuple
+    dims: lax.ConvDimensionNumbers
+    feature_group_count: int
+    precision: Any
+    preferred_element_type: Any
+
+
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                          dimension_numbers=None, feature_group_count=1, batch_group_count=1,
                          precision=None, preferred_element_type=None):
@@ -57,29 +88,151 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
                   feature_group_count=feature_group_count, batch_group_count=batch_group_count,
                   precision=precision, preferred_element_type=preferred_element_type)
     n = lhs.ndim - 2
-    pads = _explicit_padding(padding, n)
-    plain = (pads is not None and n >= 1 and batch_group_count == 1
-             and all(d == 1 for d in (lhs_dilation or (1,) * n)))
-    if not (plain and all(p == (0, 0) for p in pads) and rewrite_enabled()):
+    plain = n >= 1 and batch_group_count == 1 and all(d == 1 for d in (lhs_dilation or (1,) * n))
+    if not (plain and rewrite_enabled()):
         return lax.conv_general_dilated(lhs, rhs, window_strides, padding, **kwargs)
     dims = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
-    out = lax.conv_general_dilated(lhs, rhs, window_strides, pads[:-1] + [(0, 1)], **kwargs)
-    # output size of the unpadded conv along the last spatial axis
-    in_size = lhs.shape[dims.lhs_spec[-1]]
-    k = rhs.shape[dims.rhs_spec[-1]]
-    d = (rhs_dilation or (1,) * n)[-1]
-    s = window_strides[-1]
-    size = (in_size - (k - 1) * d - 1) // s + 1
-    axis = dims.out_spec[-1]
-    return lax.slice_in_dim(out, 0, size, axis=axis)
+    dilation = tuple(int(d) for d in (rhs_dilation or (1,) * n))
+    pads = _explicit_padding(lhs, rhs, dims, window_strides, padding, dilation)
+    cfg = _ConvConfig(tuple(int(s) for s in window_strides), pads, dilation, dims, int(feature_group_count),
+                      precision, preferred_element_type)
+    kernel = [rhs.shape[d] for d in dims.rhs_spec[2:]]
+    if feature_group_count == 1 and all(k == 1 for k in kernel):
+        return _pointwise(lhs, rhs, cfg)
+    out_size = np.prod([(s + lo + hi - (k - 1) * d - 1) // st + 1 for s, (lo, hi), k, d, st in
+                        zip((lhs.shape[a] for a in dims.lhs_spec[2:]), pads, kernel, dilation, cfg.strides)])
+    if (n == 2 and feature_group_count == 1 and lhs.shape[dims.lhs_spec[1]] >= _MIN_IM2COL_CHANNELS
+            and out_size >= _MIN_IM2COL_OUTPUT):
+        return _conv_fast_weight_grad(lhs, rhs, cfg)
+    return _forward(lhs, rhs, cfg)
 
 
-def _explicit_padding(padding, n: int):
-    """``[(lo, hi)] * n`` for "VALID" or explicit pairs; ``None`` for other strings ("SAME", ...)."""
+# Where the patch matmul of :func:`weight_gradient` beats XLA's own kernel
+# gradient, measured on the 2-core CPU: not below 8 input channels (Gal CNN conv1
+# with 1, the ResNet stem with 3) nor below 64 output pixels (ResNet 512 channels at 4x4).
+_MIN_IM2COL_CHANNELS = 8
+_MIN_IM2COL_OUTPUT = 64
+
+
+def _pointwise(lhs, rhs, cfg: _ConvConfig):
+    """A 1x1 convolution as a matmul over the feature axis (XLA:CPU's 1x1 conv gradients are slow)."""
+    dims = cfg.dims
+    config = [(0, 0, 0)] * lhs.ndim
+    for axis, (lo, hi) in zip(dims.lhs_spec[2:], cfg.pads):
+        config[axis] = (lo, hi, 0)
+    x = lax.pad(lhs, jnp.zeros((), lhs.dtype), config)
+    steps = [1] * lhs.ndim
+    for axis, s in zip(dims.lhs_spec[2:], cfg.strides):
+        steps[axis] = s
+    x = lax.slice(x, [0] * x.ndim, x.shape, steps)
+    w = jnp.reshape(jnp.transpose(rhs, dims.rhs_spec), (rhs.shape[dims.rhs_spec[0]], rhs.shape[dims.rhs_spec[1]]))
+    out = lax.dot_general(x, w, (((dims.lhs_spec[1],), (1,)), ((), ())), precision=cfg.precision,
+                          preferred_element_type=cfg.preferred_element_type)
+    # out holds lhs's axes without the feature axis, then O; move each to where out_spec wants it
+    kept = [a for a in range(lhs.ndim) if a != dims.lhs_spec[1]]
+    role = {dims.lhs_spec[0]: "b", **{a: i for i, a in enumerate(dims.lhs_spec[2:])}}
+    where = {role[a]: i for i, a in enumerate(kept)} | {"o": lhs.ndim - 1}
+    target = {dims.out_spec[0]: "b", dims.out_spec[1]: "o", **{a: i for i, a in enumerate(dims.out_spec[2:])}}
+    return jnp.transpose(out, [where[target[t]] for t in range(lhs.ndim)])
+
+
+def _explicit_padding(lhs, rhs, dims, strides, padding, dilation) -> tuple:
+    """``((lo, hi), ...)`` per spatial axis, strings ("SAME", "VALID", ...) resolved as lax does."""
     if isinstance(padding, str):
-        return [(0, 0)] * n if padding.upper() == "VALID" else None
-    pads = [tuple(int(v) for v in p) for p in padding]
-    return pads if len(pads) == n else None
+        in_shape = [lhs.shape[d] for d in dims.lhs_spec[2:]]
+        window = [(rhs.shape[d] - 1) * r + 1 for d, r in zip(dims.rhs_spec[2:], dilation)]
+        padding = lax.padtype_to_pads(in_shape, window, strides, padding)
+    return tuple((int(lo), int(hi)) for lo, hi in padding)
+
+
+def _forward(lhs, rhs, cfg: _ConvConfig):
+    """The convolution itself; an unpadded one padded by a zero column and sliced back."""
+    kwargs = dict(rhs_dilation=cfg.rhs_dilation, dimension_numbers=cfg.dims,
+                  feature_group_count=cfg.feature_group_count, precision=cfg.precision,
+                  preferred_element_type=cfg.preferred_element_type)
+    if any(p != (0, 0) for p in cfg.pads):
+        return lax.conv_general_dilated(lhs, rhs, cfg.strides, cfg.pads, **kwargs)
+    out = lax.conv_general_dilated(lhs, rhs, cfg.strides, cfg.pads[:-1] + ((0, 1),), **kwargs)
+    # output size of the unpadded conv along the last spatial axis
+    in_size = lhs.shape[cfg.dims.lhs_spec[-1]]
+    k = rhs.shape[cfg.dims.rhs_spec[-1]]
+    size = (in_size - (k - 1) * cfg.rhs_dilation[-1] - 1) // cfg.strides[-1] + 1
+    return lax.slice_in_dim(out, 0, size, axis=cfg.dims.out_spec[-1])
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _conv_fast_weight_grad(lhs, rhs, cfg: _ConvConfig):
+    """A 2-D convolution whose kernel gradient is a patch matmul (see :func:`weight_gradient`)."""
+    return _forward(lhs, rhs, cfg)
+
+
+def _conv_fwd(lhs, rhs, cfg):
+    return _forward(lhs, rhs, cfg), (lhs, rhs)
+
+
+def _conv_bwd(cfg, residuals, ct):
+    lhs, rhs = residuals
+    # the input gradient is XLA's transposed convolution, which is fast; unused ones are removed by XLA
+    d_lhs = jax.vjp(lambda x: _forward(x, rhs, cfg), lhs)[1](ct)[0]
+    return d_lhs, weight_gradient(lhs, ct, rhs.shape, cfg).astype(rhs.dtype)
+
+
+_conv_fast_weight_grad.defvjp(_conv_fwd, _conv_bwd)
+
+
+def weight_gradient(lhs, ct, rhs_shape, cfg: _ConvConfig, chunk_bytes: int = 4 << 20):
+    """Kernel cotangent of a 2-D convolution as matmuls over width patches, in batch chunks.
+
+    With ``x`` the padded input ``[B, H, W, C]`` and ``g`` the output cotangent
+    ``[B, Ho, Wo, Co]``, the kernel cotangent is
+    ``dW[i, j, c, o] = sum_{b, h, w} x[b, h*s + i*d, w*s + j*d, c] g[b, h, w, o]``.
+    Gathering the ``kw`` width taps of ``x`` (``P[b, h, w, (j, c)]``, width
+    im2col only) and shifting ``g`` down by each row offset ``i*d`` (with
+    ``s - 1`` zero rows between its rows for a row stride ``s``; ``G[b, h, w, (i, o)]``)
+    turns it into one matmul ``G^T P`` over ``(b, h, w)``. The batch is cut into
+    chunks of about ``chunk_bytes`` of patches and summed in a scan, which keeps
+    the temporaries small: XLA:CPU allocates a program's temporaries per call,
+    and first touches of large fresh buffers (page faults) cost as much as the
+    matmul itself. Measured on the 2-core CPU against XLA's own kernel gradient
+    (batch 64): Gal CNN conv2 27 -> 13 ms; ResNet 3x3 64 channels at 32x32
+    450-660 -> 44 ms, 128 at 16x16 106 -> 47 ms; 1x1 stride 2 25 -> 14 ms.
+
+    Returns ``dW`` in the kernel's layout, float32 accumulated (cast by the caller).
+    """
+    dims = cfg.dims
+    x = jnp.transpose(lhs, (dims.lhs_spec[0], *dims.lhs_spec[2:], dims.lhs_spec[1]))  # [B, H, W, C]
+    g = jnp.transpose(ct, (dims.out_spec[0], *dims.out_spec[2:], dims.out_spec[1]))   # [B, Ho, Wo, Co]
+    x = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), *((lo, hi, 0) for lo, hi in cfg.pads), (0, 0, 0)])
+    kh, kw = (rhs_shape[d] for d in dims.rhs_spec[2:])
+    (sh, sw), (dh, dw) = cfg.strides, cfg.rhs_dilation
+    b, h, _, c = x.shape
+    _, ho, wo, co = g.shape
+    taps = np.arange(wo)[:, None] * sw + np.arange(kw)[None, :] * dw  # [Wo, kw] input columns
+    acc_dtype = jnp.promote_types(jnp.promote_types(x.dtype, g.dtype), jnp.float32)
+
+    def one(x, g):  # x [b, H, W, C], g [b, Ho, Wo, Co] -> [(kh, Co), (kw, C)]
+        n = x.shape[0]
+        patches = x[:, :, taps, :].reshape(n * h * wo, kw * c)
+        zero = jnp.zeros((), g.dtype)
+        shifted = jnp.stack([lax.pad(g, zero, [(0, 0, 0), (i * dh, h - i * dh - (ho - 1) * sh - 1, sh - 1),
+                                               (0, 0, 0), (0, 0, 0)]) for i in range(kh)], axis=3)
+        return lax.dot_general(shifted.reshape(n * h * wo, kh * co), patches, (((0,), (0,)), ((), ())),
+                               precision=cfg.precision, preferred_element_type=acc_dtype)
+
+    per_example = h * wo * (kw * c + kh * co) * x.dtype.itemsize
+    chunks = -(-b // max(1, min(b, chunk_bytes // max(per_example, 1))))
+    if chunks == 1:
+        acc = one(x, g)
+    else:
+        size = -(-b // chunks)
+        extra = [(0, chunks * size - b)] + [(0, 0)] * 3  # zero examples add nothing
+        xs = jnp.pad(x, extra).reshape(chunks, size, *x.shape[1:])
+        gs = jnp.pad(g, extra).reshape(chunks, size, *g.shape[1:])
+        acc, _ = lax.scan(lambda a, xg: (a + one(*xg), None), jnp.zeros((kh * co, kw * c), acc_dtype), (xs, gs))
+    dw_hwio = acc.reshape(kh, co, kw, c).transpose(0, 2, 3, 1)  # [kh, kw, C, Co]
+    # rhs_spec lists the kernel's (O, I, H, W) axes; put each where the kernel has it
+    source = {dims.rhs_spec[0]: 3, dims.rhs_spec[1]: 2, dims.rhs_spec[2]: 0, dims.rhs_spec[3]: 1}
+    return jnp.transpose(dw_hwio, [source[a] for a in range(4)])
 
 
 def max_pool(x, window_shape, strides=None, padding="VALID"):

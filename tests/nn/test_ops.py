@@ -99,3 +99,99 @@ def test_max_pool_ties_split_the_gradient():
     x = jnp.zeros((1, 2, 2, 1))
     g = jax.grad(lambda x: ops.max_pool(x, (2, 2), strides=(2, 2)).sum())(x)
     np.testing.assert_allclose(g, np.full((1, 2, 2, 1), 0.25))
+
+
+# 2-D convolutions with >= 8 input channels and >= 64 output pixels take the
+# patch-matmul kernel gradient; 1x1 kernels become matmuls.
+FAST_CASES = [
+    # (lhs shape, rhs shape, strides, rhs_dilation, dimension_numbers, padding)
+    ((3, 25, 25, 8), (4, 4, 8, 5), (1, 1), (1, 1), ("NHWC", "HWIO", "NHWC"), "VALID"),
+    ((3, 16, 16, 9), (3, 3, 9, 6), (1, 1), (1, 1), ("NHWC", "HWIO", "NHWC"), "SAME"),
+    ((2, 21, 19, 8), (3, 3, 8, 4), (2, 2), (1, 1), ("NHWC", "HWIO", "NHWC"), "SAME"),
+    ((2, 23, 29, 8), (3, 2, 8, 4), (2, 3), (1, 1), ("NHWC", "HWIO", "NHWC"), [(1, 2), (0, 3)]),
+    ((2, 22, 20, 8), (3, 3, 8, 4), (1, 2), (2, 3), ("NHWC", "HWIO", "NHWC"), [(2, 1), (1, 1)]),
+    ((2, 24, 24, 8), (3, 3, 8, 4), (1, 1), (1, 1), ("NHWC", "HWIO", "NHWC"), [(-1, 0), (2, -1)]),
+    ((2, 8, 18, 17), (5, 8, 3, 3), (1, 1), (1, 1), ("NCHW", "OIHW", "NCHW"), "SAME"),
+    ((2, 18, 17, 8), (5, 8, 3, 3), (1, 1), (1, 1), ("NHWC", "OIHW", "NCHW"), "VALID"),
+    # 1x1 kernels, any rank
+    ((3, 12, 12, 8), (1, 1, 8, 5), (2, 2), (1, 1), ("NHWC", "HWIO", "NHWC"), "VALID"),
+    ((3, 12, 11, 4), (1, 1, 4, 5), (1, 1), (1, 1), ("NHWC", "HWIO", "NHWC"), [(1, 0), (0, 2)]),
+    ((2, 4, 9, 7), (6, 4, 1, 1), (1, 2), (1, 1), ("NCHW", "OIHW", "NCHW"), "SAME"),
+    ((2, 20, 4), (1, 4, 3), (3,), (1,), ("NWC", "WIO", "NWC"), "VALID"),
+    ((1, 6, 7, 5, 2), (1, 1, 1, 2, 3), (1, 2, 1), (1, 1, 1), ("NDHWC", "DHWIO", "NDHWC"), "VALID"),
+]
+
+
+def _fast_conv(strides, dilation, dn, padding, conv=None):
+    conv = conv or ops.conv_general_dilated
+
+    def out(x, w):
+        return conv(x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=dn)
+    return out
+
+
+@pytest.mark.parametrize("lhs_shape,rhs_shape,strides,dilation,dn,padding", FAST_CASES)
+def test_fast_conv_gradients_match_lax(lhs_shape, rhs_shape, strides, dilation, dn, padding):
+    x, w = _arr(*lhs_shape), _arr(*rhs_shape)
+    ref = _fast_conv(strides, dilation, dn, padding, lax.conv_general_dilated)
+    got = _fast_conv(strides, dilation, dn, padding)
+    np.testing.assert_allclose(jax.jit(got)(x, w), ref(x, w), rtol=1e-5, atol=1e-5)
+    ct = _arr(*ref(x, w).shape)
+    g_ref = jax.vjp(ref, x, w)[1](ct)
+    g_got = jax.jit(lambda x, w, ct: jax.vjp(got, x, w)[1](ct))(x, w, ct)
+    for a, b in zip(g_got, g_ref):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_fast_paths_are_taken_where_they_pay():
+    def jaxpr(lhs_shape, rhs_shape, padding="VALID"):
+        x, w = _arr(*lhs_shape), _arr(*rhs_shape)
+        return str(jax.make_jaxpr(_fast_conv((1, 1), (1, 1), ("NHWC", "HWIO", "NHWC"), padding))(x, w))
+
+    assert "custom_vjp" in jaxpr((2, 25, 25, 32), (4, 4, 32, 32))      # Gal CNN conv2
+    assert "custom_vjp" not in jaxpr((2, 28, 28, 1), (4, 4, 1, 32))    # one input channel: XLA's own
+    assert "custom_vjp" not in jaxpr((2, 4, 4, 64), (3, 3, 64, 64), "SAME")  # 16 output pixels: XLA's own
+    text = jaxpr((2, 8, 8, 16), (1, 1, 16, 4))
+    assert "dot_general" in text and "conv_general_dilated" not in text
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3000, 1 << 30])
+def test_weight_gradient_chunks_sum_to_the_whole(chunk_bytes):
+    # 7 examples: small chunks need zero padding of the batch, which must add nothing
+    x, w = _arr(7, 14, 13, 8), _arr(3, 3, 8, 5)
+    dn = ("NHWC", "HWIO", "NHWC")
+    ref = _fast_conv((2, 1), (1, 2), dn, [(1, 1), (2, 2)], lax.conv_general_dilated)
+    ct = _arr(*ref(x, w).shape)
+    cfg = ops._ConvConfig((2, 1), ((1, 1), (2, 2)), (1, 2), lax.conv_dimension_numbers(x.shape, w.shape, dn), 1,
+                          None, None)
+    got = ops.weight_gradient(x, ct, w.shape, cfg, chunk_bytes=chunk_bytes)
+    np.testing.assert_allclose(got, jax.vjp(ref, x, w)[1](ct)[1], rtol=1e-4, atol=1e-4)
+
+
+def test_fast_conv_second_order_and_vmap_match_lax():
+    x, w = _arr(2, 12, 12, 8), _arr(3, 3, 8, 4)
+    dn = ("NHWC", "HWIO", "NHWC")
+
+    def loss(conv):
+        return lambda x, w: jnp.sum(jnp.tanh(conv(x, w)) ** 2)
+
+    ref, got = loss(_fast_conv((1, 1), (1, 1), dn, "SAME", lax.conv_general_dilated)), loss(_fast_conv((1, 1), (1, 1), dn, "SAME"))
+    # d/dx of |dL/dw|^2: differentiates the custom weight gradient itself
+    second = lambda f: jax.grad(lambda x: jnp.sum(jax.grad(f, 1)(x, w) ** 2))(x)  # noqa: E731
+    np.testing.assert_allclose(second(got), second(ref), rtol=1e-3, atol=1e-3)
+    xs, ws = _arr(3, 2, 12, 12, 8), _arr(3, 3, 3, 8, 4)  # e.g. ensemble members
+    g_ref = jax.vmap(jax.grad(ref, (0, 1)))(xs, ws)
+    g_got = jax.jit(jax.vmap(jax.grad(got, (0, 1))))(xs, ws)
+    for a, b in zip(g_got, g_ref):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_forward_mode_needs_the_rewrite_off(monkeypatch):
+    # the fast kernel gradient is a custom VJP: reverse mode only; BAL_CONV_REWRITE=0 restores jvp
+    x, w = _arr(2, 12, 12, 8), _arr(3, 3, 8, 4)
+    conv = _fast_conv((1, 1), (1, 1), ("NHWC", "HWIO", "NHWC"), "SAME")
+    with pytest.raises(TypeError, match="forward-mode"):
+        jax.jvp(conv, (x, w), (x, w))
+    monkeypatch.setenv("BAL_CONV_REWRITE", "0")
+    jax.jvp(conv, (x, w), (x, w))
