@@ -1,7 +1,7 @@
 """Drop-in ops that avoid slow paths of XLA:CPU: ``conv_general_dilated`` and ``max_pool``.
 
 Together they take the Gal CNN train step (batch 64, Adam) on the 2-core CPU
-from 163 ms to 45 ms (PyTorch 2.13 on the same cores: 33-38 ms), see ``benchmarks/``.
+from 163 ms to 45 ms (PyTorch 2.13 on the same cores: 33-42 ms), see ``benchmarks/``.
 On other backends ``conv_general_dilated`` is ``lax``'s own.
 
 **Unpadded convolutions.** Measured on the 2-core CPU (jax 0.10.2, float32, batch 64, ``[64, 25, 25, 32]``
