@@ -114,26 +114,30 @@ _MIN_IM2COL_CHANNELS = 8
 _MIN_IM2COL_OUTPUT = 64
 
 
+def _to_last(x, spec):
+    """Axes ``spec = (batch-or-O, feature-or-I, *spatial)`` of ``x`` ordered as ``[spec[0], *spatial, spec[1]]``."""
+    return jnp.transpose(x, (spec[0], *spec[2:], spec[1]))
+
+
+def _from_last(y, spec):
+    """Inverse of :func:`_to_last`: back to the layout ``spec`` describes."""
+    return jnp.transpose(y, np.argsort((spec[0], *spec[2:], spec[1])))
+
+
+def _pad_spatial(x, pads):
+    """Zero-pad the spatial axes of ``[B, *spatial, C]`` (negative pads crop, as in lax)."""
+    return lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), *((lo, hi, 0) for lo, hi in pads), (0, 0, 0)])
+
+
 def _pointwise(lhs, rhs, cfg: _ConvConfig):
     """A 1x1 convolution as a matmul over the feature axis (XLA:CPU's 1x1 conv gradients are slow)."""
     dims = cfg.dims
-    config = [(0, 0, 0)] * lhs.ndim
-    for axis, (lo, hi) in zip(dims.lhs_spec[2:], cfg.pads):
-        config[axis] = (lo, hi, 0)
-    x = lax.pad(lhs, jnp.zeros((), lhs.dtype), config)
-    steps = [1] * lhs.ndim
-    for axis, s in zip(dims.lhs_spec[2:], cfg.strides):
-        steps[axis] = s
-    x = lax.slice(x, [0] * x.ndim, x.shape, steps)
-    w = jnp.reshape(jnp.transpose(rhs, dims.rhs_spec), (rhs.shape[dims.rhs_spec[0]], rhs.shape[dims.rhs_spec[1]]))
-    out = lax.dot_general(x, w, (((dims.lhs_spec[1],), (1,)), ((), ())), precision=cfg.precision,
-                          preferred_element_type=cfg.preferred_element_type)
-    # out holds lhs's axes without the feature axis, then O; move each to where out_spec wants it
-    kept = [a for a in range(lhs.ndim) if a != dims.lhs_spec[1]]
-    role = {dims.lhs_spec[0]: "b", **{a: i for i, a in enumerate(dims.lhs_spec[2:])}}
-    where = {role[a]: i for i, a in enumerate(kept)} | {"o": lhs.ndim - 1}
-    target = {dims.out_spec[0]: "b", dims.out_spec[1]: "o", **{a: i for i, a in enumerate(dims.out_spec[2:])}}
-    return jnp.transpose(out, [where[target[t]] for t in range(lhs.ndim)])
+    x = _pad_spatial(_to_last(lhs, dims.lhs_spec), cfg.pads)  # [B, *spatial, C]
+    x = lax.slice(x, [0] * x.ndim, x.shape, (1, *cfg.strides, 1))
+    w = _to_last(rhs, dims.rhs_spec).reshape(rhs.shape[dims.rhs_spec[0]], -1)  # [O, I]
+    out = lax.dot_general(x, w, (((x.ndim - 1,), (1,)), ((), ())), precision=cfg.precision,
+                          preferred_element_type=cfg.preferred_element_type)  # [B, *spatial, O]
+    return _from_last(out, dims.out_spec)
 
 
 def _explicit_padding(lhs, rhs, dims, strides, padding, dilation) -> tuple:
@@ -194,15 +198,14 @@ def weight_gradient(lhs, ct, rhs_shape, cfg: _ConvConfig, chunk_bytes: int = 4 <
     the temporaries small: XLA:CPU allocates a program's temporaries per call,
     and first touches of large fresh buffers (page faults) cost as much as the
     matmul itself. Measured on the 2-core CPU against XLA's own kernel gradient
-    (batch 64): Gal CNN conv2 27 -> 13 ms; ResNet 3x3 64 channels at 32x32
-    450-660 -> 44 ms, 128 at 16x16 106 -> 47 ms; 1x1 stride 2 25 -> 14 ms.
+    (batch 64): Gal CNN conv2 27 -> 13 ms; ResNet 3x3 convs: 64 channels at
+    32x32 630 -> 46 ms, 128 at 16x16 106 -> 39 ms, 256 at 8x8 53 -> 39 ms.
 
     Returns ``dW`` in the kernel's layout, float32 accumulated (cast by the caller).
     """
     dims = cfg.dims
-    x = jnp.transpose(lhs, (dims.lhs_spec[0], *dims.lhs_spec[2:], dims.lhs_spec[1]))  # [B, H, W, C]
-    g = jnp.transpose(ct, (dims.out_spec[0], *dims.out_spec[2:], dims.out_spec[1]))   # [B, Ho, Wo, Co]
-    x = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), *((lo, hi, 0) for lo, hi in cfg.pads), (0, 0, 0)])
+    x = _pad_spatial(_to_last(lhs, dims.lhs_spec), cfg.pads)  # [B, H, W, C]
+    g = _to_last(ct, dims.out_spec)                           # [B, Ho, Wo, Co]
     kh, kw = (rhs_shape[d] for d in dims.rhs_spec[2:])
     (sh, sw), (dh, dw) = cfg.strides, cfg.rhs_dilation
     b, h, _, c = x.shape
@@ -229,10 +232,8 @@ def weight_gradient(lhs, ct, rhs_shape, cfg: _ConvConfig, chunk_bytes: int = 4 <
         xs = jnp.pad(x, extra).reshape(chunks, size, *x.shape[1:])
         gs = jnp.pad(g, extra).reshape(chunks, size, *g.shape[1:])
         acc, _ = lax.scan(lambda a, xg: (a + one(*xg), None), jnp.zeros((kh * co, kw * c), acc_dtype), (xs, gs))
-    dw_hwio = acc.reshape(kh, co, kw, c).transpose(0, 2, 3, 1)  # [kh, kw, C, Co]
-    # rhs_spec lists the kernel's (O, I, H, W) axes; put each where the kernel has it
-    source = {dims.rhs_spec[0]: 3, dims.rhs_spec[1]: 2, dims.rhs_spec[2]: 0, dims.rhs_spec[3]: 1}
-    return jnp.transpose(dw_hwio, [source[a] for a in range(4)])
+    dw = acc.reshape(kh, co, kw, c).transpose(1, 0, 2, 3)  # [Co, kh, kw, C]
+    return _from_last(dw, dims.rhs_spec)
 
 
 def max_pool(x, window_shape, strides=None, padding="VALID"):
