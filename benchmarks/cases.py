@@ -9,6 +9,8 @@ pixel values; the end-to-end cycle uses the real MNIST when it is on disk.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 
 import jax
@@ -17,7 +19,7 @@ import numpy as np
 
 from bal import acquisition, data, posteriors
 from bal.posteriors.base import resolve_sample_map
-from bal.predict import predict
+from bal.predict import default_chunk_size, predict
 from bal.train import fit
 from benchmarks.harness import block, measure, peak_bf16_flops, record
 
@@ -51,9 +53,10 @@ def _bald_scores(chunk):
 # --------------------------------------------------------------------------- pool scoring
 
 
-def pool_scoring(*, model: str, family: str, n: int, num_samples: int, k: int = 10, chunk_size: int = 2048,
+def pool_scoring(*, model: str, family: str, n: int, num_samples: int, k: int = 10, chunk_size: int | None = None,
                  repeats: int = 5) -> dict:
     """Posterior predictive + BALD + top-k over a pool of ``n`` inputs (``bal.predict`` streaming)."""
+    chunk_size = chunk_size or default_chunk_size()
     post = _posterior(family, model, num_samples)
     s = post.num_samples_for(num_samples if "ensemble" not in family else None)
     x = _inputs(model, n)
@@ -79,14 +82,29 @@ def pool_scoring(*, model: str, family: str, n: int, num_samples: int, k: int = 
 
 
 def _executed_flops(post, variables, x_chunk, s) -> float | None:
-    """FLOPs XLA executes for one chunk's posterior samples (its cost analysis), or None."""
+    """FLOPs one chunk's posterior samples execute (XLA's cost analysis), or None.
+
+    XLA counts a loop body once, whatever its trip count, so the count is taken
+    on a loop-free program computing the same thing: samples (members) vmapped
+    and ``bal.nn.ops``' CPU rewrites (whose patch matmuls loop over batch
+    chunks) off. A noise-free trunk is still computed once, as when timed.
+    """
+    field = "member_map" if hasattr(post, "member_map") else "sample_map"
+    loop_free = dataclasses.replace(post, **{field: "vmap"})
+    previous = os.environ.get("BAL_CONV_REWRITE")
+    os.environ["BAL_CONV_REWRITE"] = "0"  # read when tracing
     try:
-        fn = jax.jit(lambda v, x, key: post.predict(v, x, key, s))
+        fn = jax.jit(lambda v, x, key: loop_free.predict(v, x, key, s))
         cost = fn.lower(variables, jnp.asarray(x_chunk), jax.random.key(0)).compile().cost_analysis()
         cost = cost[0] if isinstance(cost, list) else cost
         return float(cost.get("flops", 0.0)) or None
     except Exception:  # cost analysis is best-effort and backend-dependent
         return None
+    finally:
+        if previous is None:
+            os.environ.pop("BAL_CONV_REWRITE")
+        else:
+            os.environ["BAL_CONV_REWRITE"] = previous
 
 
 # --------------------------------------------------------------------------- acquisition alone

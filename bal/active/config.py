@@ -49,7 +49,7 @@ HELP = {
     "weight_decay": "AdamW weight decay",
     "warm_start": "continue from the previous cycle's weights instead of a fresh init",
     "seeds": "one run per seed and strategy",
-    "chunk_size": "pool items per prediction chunk (memory S * chunk * C floats)",
+    "chunk_size": "pool items per prediction chunk (memory S * chunk * C floats; none: 128 on the CPU, 2048 otherwise)",
     "quiet": "no progress display",
 }
 
@@ -89,7 +89,7 @@ class ExperimentConfig:
       Gal et al.'s Keras code), warm_start.
     Runs:
       seeds: one run per seed and strategy; chunk_size: pool items per
-        prediction chunk; quiet: no progress display.
+        prediction chunk (None: :func:`bal.predict.default_chunk_size`); quiet: no progress display.
     """
 
     dataset: str = "digits"
@@ -120,7 +120,7 @@ class ExperimentConfig:
     weight_decay: float = 0.0
     warm_start: bool = False
     seeds: tuple[int, ...] = (0, 1, 2)
-    chunk_size: int = 2048
+    chunk_size: int | None = None
     quiet: bool = False
 
     def __post_init__(self):
@@ -151,6 +151,8 @@ class ExperimentConfig:
         if self.repeat < 1:
             raise ValueError(f"repeat must be >= 1; got {self.repeat}")
         for name in ("epochs", "batch_size", "num_samples", "chunk_size"):
+            if name == "chunk_size" and self.chunk_size is None:
+                continue
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
 

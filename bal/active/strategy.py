@@ -57,7 +57,7 @@ class Selector:
         return self._score_reducers[most_informative]
 
     def __call__(self, posterior, variables, train_x, candidates, labeled, k: int, key, *,
-                 chunk_size: int = 2048, most_informative: bool = True) -> np.ndarray:
+                 chunk_size: int | None = None, most_informative: bool = True) -> np.ndarray:
         """Indices into ``candidates`` (``int [k]``) of the items to label next.
 
         Args:

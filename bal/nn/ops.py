@@ -164,10 +164,65 @@ def _forward(lhs, rhs, cfg: _ConvConfig):
     return lax.slice_in_dim(out, 0, size, axis=cfg.dims.out_spec[-1])
 
 
+def _num_chunks(b: int, per_example: int, chunk_bytes: int) -> int:
+    """How many batch chunks keep each chunk's temporaries near ``chunk_bytes``."""
+    return -(-b // max(1, min(b, chunk_bytes // max(per_example, 1))))
+
+
+def forward_patches(lhs, rhs, cfg: _ConvConfig, chunk_bytes: int = 8 << 20):
+    """A 2-D convolution as im2col + one matmul per batch chunk of about ``chunk_bytes`` of patches.
+
+    Used for the *undifferentiated* convolution (prediction) of the layers that
+    :func:`conv_general_dilated` routes to the custom VJP; under ``grad`` the
+    forward stays XLA's, which measured faster inside a whole train step.
+    Measured on the 2-core CPU against XLA's forward (float32): Gal CNN conv2
+    at batch 64 12.0 -> 8.6 ms and at batch 2048 603 -> 471 ms; ResNet 3x3, 64
+    channels at 32x32 61 -> 38 ms, the same at stride 2 35 -> 18 ms; equal at
+    128 and 256 channels. MC-dropout pool scoring of the Gal CNN (10,000 items,
+    20 samples) 3.7 -> 3.0 s, a 5-member ensemble 11.6 -> 8.5 s.
+
+    Chunk ``i`` holds examples ``i, i + chunks, ...``: interleaved rather than
+    contiguous chunks keep each device's share of a batch-sharded ``lhs`` in
+    every chunk, so the loop over chunks needs no communication (contiguous
+    chunks made 8-device sharded prediction 8x slower). Under ``vmap`` over
+    kernels only (weight samples, ensemble members) the patches are gathered
+    once and the matmul is batched.
+    """
+    dims = cfg.dims
+    x = _pad_spatial(_to_last(lhs, dims.lhs_spec), cfg.pads)                 # [B, H, W, C]
+    kh, kw = (rhs.shape[d] for d in dims.rhs_spec[2:])
+    kernel = _to_last(rhs, dims.rhs_spec).reshape(rhs.shape[dims.rhs_spec[0]], -1)  # [O, (kh, kw, C)]
+    b, h, w, c = x.shape
+    (sh, sw), (dh, dw) = cfg.strides, cfg.rhs_dilation
+    ho, wo = (h - (kh - 1) * dh - 1) // sh + 1, (w - (kw - 1) * dw - 1) // sw + 1
+    rows = (np.arange(ho) * sh)[:, None, None, None] + (np.arange(kh) * dh)[None, None, :, None]
+    cols = (np.arange(wo) * sw)[None, :, None, None] + (np.arange(kw) * dw)[None, None, None, :]
+
+    def one(x):  # [n, H, W, C] -> [n, Ho, Wo, O]
+        patches = x[:, rows, cols, :].reshape(x.shape[0], ho, wo, kh * kw * c)
+        return lax.dot_general(patches, kernel, (((3,), (1,)), ((), ())), precision=cfg.precision,
+                               preferred_element_type=cfg.preferred_element_type)
+
+    chunks = _num_chunks(b, ho * wo * kh * kw * c * x.dtype.itemsize, chunk_bytes)
+    if chunks == 1:
+        out = one(x)
+    else:
+        size = -(-b // chunks)
+        x = jnp.pad(x, [(0, chunks * size - b)] + [(0, 0)] * 3)
+        out = lax.map(one, jnp.swapaxes(x.reshape(size, chunks, h, w, c), 0, 1))  # [chunks, size, Ho, Wo, O]
+        out = jnp.swapaxes(out, 0, 1).reshape(chunks * size, ho, wo, -1)[:b]
+    return _from_last(out, dims.out_spec)
+
+
 @partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _conv_fast_weight_grad(lhs, rhs, cfg: _ConvConfig):
-    """A 2-D convolution whose kernel gradient is a patch matmul (see :func:`weight_gradient`)."""
-    return _forward(lhs, rhs, cfg)
+    """A 2-D convolution whose kernel gradient is a patch matmul (see :func:`weight_gradient`).
+
+    This primal runs only where nothing differentiates it (prediction), so it
+    is the forward that measured fastest there; under ``grad`` the forward is
+    ``_conv_fwd``'s.
+    """
+    return forward_patches(lhs, rhs, cfg)
 
 
 def _conv_fwd(lhs, rhs, cfg):
@@ -222,8 +277,7 @@ def weight_gradient(lhs, ct, rhs_shape, cfg: _ConvConfig, chunk_bytes: int = 4 <
         return lax.dot_general(shifted.reshape(n * h * wo, kh * co), patches, (((0,), (0,)), ((), ())),
                                precision=cfg.precision, preferred_element_type=acc_dtype)
 
-    per_example = h * wo * (kw * c + kh * co) * x.dtype.itemsize
-    chunks = -(-b // max(1, min(b, chunk_bytes // max(per_example, 1))))
+    chunks = _num_chunks(b, h * wo * (kw * c + kh * co) * x.dtype.itemsize, chunk_bytes)
     if chunks == 1:
         acc = one(x, g)
     else:

@@ -169,6 +169,43 @@ def test_weight_gradient_chunks_sum_to_the_whole(chunk_bytes):
     np.testing.assert_allclose(got, jax.vjp(ref, x, w)[1](ct)[1], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 3000, 1 << 30])
+def test_forward_patches_chunks_match_lax(chunk_bytes):
+    # 7 examples in interleaved chunks: padded examples must be cut off again, in order
+    x, w = _arr(7, 14, 13, 8), _arr(3, 3, 8, 5)
+    dn = ("NHWC", "HWIO", "NHWC")
+    ref = _fast_conv((2, 1), (1, 2), dn, [(1, 1), (2, 2)], lax.conv_general_dilated)
+    cfg = ops._ConvConfig((2, 1), ((1, 1), (2, 2)), (1, 2), lax.conv_dimension_numbers(x.shape, w.shape, dn), 1,
+                          None, None)
+    got = jax.jit(lambda x, w: ops.forward_patches(x, w, cfg, chunk_bytes=chunk_bytes))(x, w)
+    np.testing.assert_allclose(got, ref(x, w), rtol=1e-5, atol=1e-5)
+
+
+def test_undifferentiated_conv_is_a_patch_matmul_and_its_gradient_is_not():
+    # prediction runs the patch matmul; under grad the forward is XLA's convolution
+    x, w = _arr(4, 25, 25, 32), _arr(4, 4, 32, 32)
+    conv = _fast_conv((1, 1), (1, 1), ("NHWC", "HWIO", "NHWC"), "VALID")
+    primal = jax.jit(conv).lower(x, w).as_text()
+    assert "convolution" not in primal and "dot_general" in primal
+    grad = jax.jit(jax.grad(lambda x, w: jnp.sum(conv(x, w) ** 2), (0, 1))).lower(x, w).as_text()
+    assert "convolution" in grad
+
+
+def test_patch_forward_under_vmap_and_sharding_matches_lax():
+    dn = ("NHWC", "HWIO", "NHWC")
+    ref, got = (_fast_conv((1, 1), (1, 1), dn, "SAME", c) for c in (lax.conv_general_dilated, None))
+    x, ws = _arr(5, 12, 12, 8), _arr(3, 3, 3, 8, 4)  # one input, three kernels (weight samples, members)
+    np.testing.assert_allclose(jax.jit(jax.vmap(got, (None, 0)))(x, ws), jax.vmap(ref, (None, 0))(x, ws),
+                               rtol=1e-5, atol=1e-5)
+    xs = _arr(3, 5, 12, 12, 8)
+    np.testing.assert_allclose(jax.jit(jax.vmap(got))(xs, ws), jax.vmap(ref)(xs, ws), rtol=1e-5, atol=1e-5)
+    # a batch sharded over the (simulated) devices, as bal.predict does
+    mesh = jax.sharding.Mesh(np.asarray(jax.devices()), ("pool",))
+    xb = jax.device_put(_arr(4 * len(jax.devices()), 12, 12, 8),
+                        jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("pool")))
+    np.testing.assert_allclose(jax.jit(got)(xb, ws[0]), ref(xb, ws[0]), rtol=1e-5, atol=1e-5)
+
+
 def test_fast_conv_second_order_and_vmap_match_lax():
     x, w = _arr(2, 12, 12, 8), _arr(3, 3, 8, 4)
     dn = ("NHWC", "HWIO", "NHWC")

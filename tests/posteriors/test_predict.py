@@ -7,7 +7,7 @@ import pytest
 
 from bal import metrics
 from bal import posteriors as P
-from bal.predict import pool_mesh, predict
+from bal.predict import default_chunk_size, pool_mesh, predict
 
 from .tinynet import TinyNet, blobs
 
@@ -47,6 +47,15 @@ def test_chunked_equals_unchunked(posterior_and_vars):
     np.testing.assert_allclose(scores, _mutual_information(full), rtol=1e-4, atol=1e-6)
 
 
+def test_default_chunk_size_follows_the_backend(posterior_and_vars):
+    assert default_chunk_size() == (128 if jax.default_backend() == "cpu" else 2048)
+    post, v = posterior_and_vars
+    x, _ = blobs(300)  # more than one default CPU chunk
+    key = jax.random.key(2)
+    np.testing.assert_allclose(predict(post, v, x, key), predict(post, v, x, key, chunk_size=512),
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_sharded_over_8_devices_equals_single_device(posterior_and_vars):
     assert jax.device_count() == 8, "conftest simulates 8 CPU devices"
     post, v = posterior_and_vars
@@ -63,7 +72,8 @@ def test_predict_rejects_bad_input():
     v = post.init(jax.random.key(0), x)
     with pytest.raises(ValueError, match="empty"):
         predict(post, v, x[:0], jax.random.key(0))
-    with pytest.raises(ValueError, match="chunk_size"):
-        predict(post, v, x, jax.random.key(0), chunk_size=0)
+    for bad in (0, True, 2.5):
+        with pytest.raises(ValueError, match="chunk_size"):
+            predict(post, v, x, jax.random.key(0), chunk_size=bad)
     with pytest.raises(ValueError, match="exactly one sample"):
         predict(post, v, x, jax.random.key(0), num_samples=5)
