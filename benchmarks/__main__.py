@@ -24,7 +24,10 @@ from benchmarks.grids import MODES
 
 
 def _run_in_process(name: str, params: dict, repeats: int | None) -> dict:
+    from bal.runtime import tune_cpu_allocator
     from benchmarks.cases import CASES
+
+    tune_cpu_allocator()  # as `bal run` and the experiments do (BAL_TUNE_ALLOCATOR=0: off)
 
     kwargs = dict(params)
     if repeats is not None:

@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 import jax
 
+from bal.runtime import cpu_allocator_tuned
+
 #: Peak dense bf16 throughput (FLOP/s) of accelerators we know, for model-FLOPs utilisation.
 PEAK_BF16_FLOPS = {
     "NVIDIA H100 80GB HBM3": 989e12,  # SXM, dense
@@ -53,6 +55,7 @@ def environment() -> dict[str, Any]:
         "jax": jax.__version__,
         "flax": flax.__version__,
         "python": sys.version.split()[0],
+        "cpu_allocator_tuned": cpu_allocator_tuned(),
     }
 
 

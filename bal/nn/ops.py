@@ -24,7 +24,9 @@ forward convolution and its matmuls reach 80-170: 630 ms for a 3x3, 64-channel
 ResNet conv at 32x32 whose forward takes 60 ms. 2-D convolutions with at least
 8 input channels and 64 output pixels therefore get a custom VJP whose kernel
 gradient is a matmul over width patches (:func:`weight_gradient`: 630 -> 46 ms
-there, 27 -> 13 ms for the Gal CNN conv2); the input gradient stays XLA's.
+there, 27 -> 13 ms for the Gal CNN conv2); at stride 1 their forward is an
+im2col matmul too (:func:`forward_patches`: Gal CNN conv2 12.5 -> 9.2 ms, 603
+-> 471 ms at batch 2,048); the input gradient stays XLA's.
 Being a custom VJP, such a convolution supports reverse mode (any order, under
 ``vmap`` and ``jit``) but not forward mode: ``jax.jvp``/``jax.jacfwd`` through it
 raise a ``TypeError``; set ``BAL_CONV_REWRITE=0`` before tracing for those.
@@ -169,17 +171,20 @@ def _num_chunks(b: int, per_example: int, chunk_bytes: int) -> int:
     return -(-b // max(1, min(b, chunk_bytes // max(per_example, 1))))
 
 
-def forward_patches(lhs, rhs, cfg: _ConvConfig, chunk_bytes: int = 8 << 20):
+def forward_patches(lhs, rhs, cfg: _ConvConfig, chunk_bytes: int = 4 << 20):
     """A 2-D convolution as im2col + one matmul per batch chunk of about ``chunk_bytes`` of patches.
 
-    Used for the *undifferentiated* convolution (prediction) of the layers that
-    :func:`conv_general_dilated` routes to the custom VJP; under ``grad`` the
-    forward stays XLA's, which measured faster inside a whole train step.
-    Measured on the 2-core CPU against XLA's forward (float32): Gal CNN conv2
-    at batch 64 12.0 -> 8.6 ms and at batch 2048 603 -> 471 ms; ResNet 3x3, 64
-    channels at 32x32 61 -> 38 ms, the same at stride 2 35 -> 18 ms; equal at
-    128 and 256 channels. MC-dropout pool scoring of the Gal CNN (10,000 items,
-    20 samples) 3.7 -> 3.0 s, a 5-member ensemble 11.6 -> 8.5 s.
+    The forward of the stride-1 convolutions that :func:`conv_general_dilated`
+    routes to the custom VJP, in prediction and in training. Measured on the
+    2-core CPU against XLA's (padded) forward, float32, batch 64 (two runs;
+    this VM's timings vary by 10-30 %): Gal CNN conv2 12.5-17.4 -> 9.2-12.4 ms,
+    at batch 128 25 -> 18-23 ms, at 2,048 603 -> 471 ms; ResNet 3x3 64
+    channels at 32x32 60 -> 52 ms; equal at 128 and 256 channels; *slower* at
+    stride 2 (33-35 -> 37-40 ms), which therefore keeps XLA's. End to end: the
+    Gal CNN train step 44.5 -> 41.5 ms, MC-dropout BALD over 10,000 items
+    (20 samples, chunks of 128) 3.7 -> 3.0 s, a 5-member ensemble 11.6 -> 8.5 s.
+    Chunks of 8 MB made the train step *slower* (55-65 ms: they no longer fit
+    the cache next to the step's other buffers); 2-6 MB all measured alike.
 
     Chunk ``i`` holds examples ``i, i + chunks, ...``: interleaved rather than
     contiguous chunks keep each device's share of a batch-sharded ``lhs`` in
@@ -214,19 +219,21 @@ def forward_patches(lhs, rhs, cfg: _ConvConfig, chunk_bytes: int = 8 << 20):
     return _from_last(out, dims.out_spec)
 
 
+def _fast_forward(lhs, rhs, cfg: _ConvConfig):
+    """The forward of a custom-VJP convolution: patch matmuls at stride 1, else XLA's."""
+    if all(s == 1 for s in cfg.strides):
+        return forward_patches(lhs, rhs, cfg)
+    return _forward(lhs, rhs, cfg)
+
+
 @partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _conv_fast_weight_grad(lhs, rhs, cfg: _ConvConfig):
-    """A 2-D convolution whose kernel gradient is a patch matmul (see :func:`weight_gradient`).
-
-    This primal runs only where nothing differentiates it (prediction), so it
-    is the forward that measured fastest there; under ``grad`` the forward is
-    ``_conv_fwd``'s.
-    """
-    return forward_patches(lhs, rhs, cfg)
+    """A 2-D convolution whose kernel gradient is a patch matmul (see :func:`weight_gradient`)."""
+    return _fast_forward(lhs, rhs, cfg)
 
 
 def _conv_fwd(lhs, rhs, cfg):
-    return _forward(lhs, rhs, cfg), (lhs, rhs)
+    return _fast_forward(lhs, rhs, cfg), (lhs, rhs)
 
 
 def _conv_bwd(cfg, residuals, ct):

@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 
+from bal.runtime import tune_cpu_allocator
 from benchmarks.harness import environment, measure
 
 
@@ -215,6 +216,7 @@ def main(argv=None) -> int:
                 lambda: batchbald_vs_redux(1_000, 20, peer_repeats=3)]
         if args.big_batchbald:
             jobs.append(lambda: batchbald_vs_redux(10_000, 20, repeats=5, peer_repeats=1))
+    tune_cpu_allocator()  # as `python -m benchmarks` does; it serves PyTorch's allocations too
     for job in jobs:
         rec = job()
         line = json.dumps(rec, sort_keys=True)

@@ -181,14 +181,16 @@ def test_forward_patches_chunks_match_lax(chunk_bytes):
     np.testing.assert_allclose(got, ref(x, w), rtol=1e-5, atol=1e-5)
 
 
-def test_undifferentiated_conv_is_a_patch_matmul_and_its_gradient_is_not():
-    # prediction runs the patch matmul; under grad the forward is XLA's convolution
+def test_stride_one_forward_is_a_patch_matmul_and_strided_is_xla():
+    # stride 1: the forward (prediction and training) is a patch matmul; the input gradient stays XLA's conv
     x, w = _arr(4, 25, 25, 32), _arr(4, 4, 32, 32)
     conv = _fast_conv((1, 1), (1, 1), ("NHWC", "HWIO", "NHWC"), "VALID")
     primal = jax.jit(conv).lower(x, w).as_text()
     assert "convolution" not in primal and "dot_general" in primal
     grad = jax.jit(jax.grad(lambda x, w: jnp.sum(conv(x, w) ** 2), (0, 1))).lower(x, w).as_text()
     assert "convolution" in grad
+    strided = _fast_conv((2, 2), (1, 1), ("NHWC", "HWIO", "NHWC"), "SAME")
+    assert "convolution" in jax.jit(strided).lower(_arr(2, 32, 32, 16), _arr(3, 3, 16, 8)).as_text()
 
 
 def test_patch_forward_under_vmap_and_sharding_matches_lax():
