@@ -89,9 +89,9 @@ def _cmd_run(args) -> int:
     from bal.active.loop import run_experiment
     from bal.active.progress import Progress
     from bal.report import format_summary, plot_learning_curves, summarize
-    from bal.runtime import tune_cpu_allocator
+    from bal.runtime import relaunch_with_huge_pages
 
-    tune_cpu_allocator()
+    relaunch_with_huge_pages()  # glibc's huge-page tunable, read only at process start
 
     settings = load_config(args.config) if args.config else {}
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(ExperimentConfig)

@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 
+from bal.runtime import cpu_environ, relaunch_with_huge_pages
 from benchmarks.grids import MODES
 
 
 def _run_in_process(name: str, params: dict, repeats: int | None) -> dict:
-    from bal.runtime import tune_cpu_allocator
     from benchmarks.cases import CASES
-
-    tune_cpu_allocator()  # as `bal run` and the experiments do (BAL_TUNE_ALLOCATOR=0: off)
 
     kwargs = dict(params)
     if repeats is not None:
@@ -38,7 +35,7 @@ def _run_in_process(name: str, params: dict, repeats: int | None) -> dict:
 def _run_isolated(name: str, params: dict, repeats: int | None) -> dict:
     spec = json.dumps({"case": name, "params": params, "repeats": repeats})
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--child", spec], capture_output=True, text=True,
-                          env=os.environ.copy())
+                          env=cpu_environ())  # glibc huge pages, as `bal run` relaunches with
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -86,6 +83,8 @@ def main(argv=None) -> int:
                   f"{sorted({name for name, _ in grid})}", file=sys.stderr)
             return 2
         grid = [(name, p) for name, p in grid if name in args.only]
+    if args.no_isolate:
+        relaunch_with_huge_pages()
     run = _run_in_process if args.no_isolate else _run_isolated
     start, rows = time.perf_counter(), []
     for i, (name, params) in enumerate(grid, 1):

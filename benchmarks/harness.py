@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import jax
 
-from bal.runtime import cpu_allocator_tuned
+from bal.runtime import huge_pages_enabled
 
 #: Peak dense bf16 throughput (FLOP/s) of accelerators we know, for model-FLOPs utilisation.
 PEAK_BF16_FLOPS = {
@@ -55,7 +55,7 @@ def environment() -> dict[str, Any]:
         "jax": jax.__version__,
         "flax": flax.__version__,
         "python": sys.version.split()[0],
-        "cpu_allocator_tuned": cpu_allocator_tuned(),
+        "glibc_huge_pages": huge_pages_enabled(),
     }
 
 

@@ -15,7 +15,7 @@ from bal.active.config import ExperimentConfig
 from bal.active.loop import run_experiment
 from bal.active.progress import Progress
 from bal.report import format_summary, plot_learning_curves, summarize
-from bal.runtime import tune_cpu_allocator
+from bal.runtime import relaunch_with_huge_pages
 
 #: a tiny, offline version of any study: digits, an MLP, 2 cycles of 10, 1 seed
 SMOKE = dict(dataset="digits", model="mlp", num_samples=4, initial_labels=20, cycles=2,
@@ -81,7 +81,7 @@ def run_studies(script: str, studies: dict[str, ExperimentConfig], args, thresho
 
 def main(script: str, description: str, studies, argv=None):
     args = parser(description).parse_args(argv)
-    tune_cpu_allocator()
+    relaunch_with_huge_pages()  # glibc's huge-page tunable, read only at process start
     try:
         run_studies(script, studies, args)
     except (ValueError, FileNotFoundError) as err:

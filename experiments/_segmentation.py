@@ -19,7 +19,7 @@ from bal.active.progress import Progress
 from bal.active.results import runs
 from bal.active.segmentation import SegmentationConfig, run_segmentation
 from bal.report import plot_learning_curves
-from bal.runtime import tune_cpu_allocator
+from bal.runtime import relaunch_with_huge_pages
 
 #: inverse square-root pixel frequencies of the six road-marking classes (the generator's documented
 #: statistics: background 64.2 %, road 32.2 %, lane_solid 0.9 %, lane_dashed 0.5 %, road_edge 1.5 %,
@@ -108,7 +108,7 @@ def run_studies(script: str, studies: dict[str, SegmentationConfig], args, *, ex
 
 def main(script: str, description: str, studies, argv=None, extra_metrics=()):
     args = parser(description).parse_args(argv)
-    tune_cpu_allocator()
+    relaunch_with_huge_pages()  # glibc's huge-page tunable, read only at process start
     try:
         run_studies(script, studies, args, extra_metrics=extra_metrics)
     except (ValueError, FileNotFoundError) as err:

@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from bal.runtime import tune_cpu_allocator
+from bal.runtime import relaunch_with_huge_pages
 from benchmarks.harness import environment, measure
 
 
@@ -200,6 +200,7 @@ def main(argv=None) -> int:
     ap.add_argument("--big-batchbald", action="store_true",
                     help="also BatchBALD at N = 10,000 (batchbald_redux takes ~10 min per call on 2 cores)")
     args = ap.parse_args(argv)
+    relaunch_with_huge_pages()  # as `python -m benchmarks` runs its cases; it serves PyTorch's allocations too
     try:
         import baal  # noqa: F401
         import batchbald_redux  # noqa: F401
@@ -216,7 +217,6 @@ def main(argv=None) -> int:
                 lambda: batchbald_vs_redux(1_000, 20, peer_repeats=3)]
         if args.big_batchbald:
             jobs.append(lambda: batchbald_vs_redux(10_000, 20, repeats=5, peer_repeats=1))
-    tune_cpu_allocator()  # as `python -m benchmarks` does; it serves PyTorch's allocations too
     for job in jobs:
         rec = job()
         line = json.dumps(rec, sort_keys=True)
