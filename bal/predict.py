@@ -116,7 +116,7 @@ def predict(
         next power of two); bounds memory at
         ``S * chunk_size * C`` floats. Dense models hold ``S * chunk_size * H * W * C``
         (plus activations): pass a small ``chunk_size`` for images, e.g. 8–32
-        (``bal.active.segmentation`` uses 16), not the default 2048.
+        (``bal.active.segmentation`` uses 16), not the default.
       reduce: optional jittable ``reduce(chunk: Chunk, *reduce_args)`` applied
         per chunk on the device, returning a pytree of arrays whose leading axis
         is the chunk's items (e.g. :func:`predictive`, or acquisition scores
