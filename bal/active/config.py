@@ -150,11 +150,11 @@ class ExperimentConfig:
             raise ValueError(f"pool_subset must be >= 1; got {self.pool_subset}")
         if self.repeat < 1:
             raise ValueError(f"repeat must be >= 1; got {self.repeat}")
-        for name in ("epochs", "batch_size", "num_samples", "chunk_size"):
-            if name == "chunk_size" and self.chunk_size is None:
-                continue
+        for name in ("epochs", "batch_size", "num_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1 (or None for the backend default); got {self.chunk_size}")
 
     @property
     def all_strategies(self) -> tuple[str, ...]:

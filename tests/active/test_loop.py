@@ -181,3 +181,10 @@ def test_summary_and_plot_of_segmentation_records_use_mean_iou(tmp_path):
     assert "final mean_iou" in format_summary(list(rows.values()))
     png = plot_learning_curves(path)
     assert png.exists() and png.stat().st_size > 0
+
+
+def test_chunk_size_defaults_to_the_backend_and_rejects_nonpositive():
+    assert ExperimentConfig().chunk_size is None  # bal.predict.default_chunk_size at prediction time
+    assert ExperimentConfig(chunk_size=64).chunk_size == 64
+    with pytest.raises(ValueError, match="chunk_size must be >= 1"):
+        ExperimentConfig(chunk_size=0)
