@@ -7,6 +7,7 @@ import dataclasses
 import flax.linen as nn
 
 from bal import nn as bnn
+from bal.models.centernet import CenterNet
 from bal.models.common import KINDS, check_kind
 from bal.models.gal_cnn import GalCNN
 from bal.models.lenet import LeNet5
@@ -14,7 +15,8 @@ from bal.models.mlp import MLP
 from bal.models.resnet import ResNet18
 from bal.models.unet import UNet
 
-MODELS = {"mlp": MLP, "gal_cnn": GalCNN, "lenet5": LeNet5, "resnet18": ResNet18, "unet": UNet}
+MODELS = {"mlp": MLP, "gal_cnn": GalCNN, "lenet5": LeNet5, "resnet18": ResNet18, "unet": UNet,
+          "centernet": CenterNet}
 
 
 def build(
@@ -29,8 +31,10 @@ def build(
     """A ``flax.linen`` model of the given architecture and kind.
 
     Args:
-      name: ``"mlp"``, ``"gal_cnn"``, ``"lenet5"``, ``"resnet18"`` or ``"unet"``
-        (segmentation: logits ``[N, H, W, C]``, embedding ``[N, H, W, D]``).
+      name: ``"mlp"``, ``"gal_cnn"``, ``"lenet5"``, ``"resnet18"``, ``"unet"``
+        (segmentation: logits ``[N, H, W, C]``, embedding ``[N, H, W, D]``) or
+        ``"centernet"`` (detection: outputs ``[N, H/4, W/4, C + 4]``, see
+        :mod:`bal.models.centernet`).
       num_classes: ``C``.
       kind: ``"deterministic"``, ``"variational"`` or ``"mc_dropout"``.
       estimator: training estimator of variational layers: ``"reparam"``,
