@@ -22,6 +22,14 @@ same batch. *Softrank* needs the ranks over the whole pool and is not pointwise.
 
 ``most_informative=False`` samples the least informative items instead
 (weights ``exp(−β s)``, ``s^(−β)``, ``r^β``).
+
+A NaN score says nothing about its item, so NaN items are drawn *last* — only
+once every scored item is taken — in every mode, in both directions and at any
+coldness (also ``β = 0``): their perturbed key is ``-inf`` and every scored
+item's key is at least the lowest finite float (a zero-weight item, e.g. a
+``-inf`` softmax score, is drawn after all positive-weight items but still
+before any NaN item). Softrank ranks the scored items ``1..M`` among
+themselves, as if the NaN items were not in the pool.
 """
 
 from __future__ import annotations
@@ -46,14 +54,16 @@ def _gumbel(key, n: int, offset):
     return jax.vmap(lambda i: jax.random.gumbel(jax.random.fold_in(key, i)))(idx)
 
 
-def _log_weights(scores, mode: str):
+def _log_weights(scores, nan, mode: str):
+    """Log-weights of the most-informative variant; ``nan`` marks items whose key is overridden later."""
     if mode == "softmax":
         return scores
     if mode == "power":
         # s^β with s clamped to the smallest normal float: zero (or -1e-7 rounding) scores stay sampleable.
         return jnp.log(jnp.maximum(scores, jnp.finfo(scores.dtype).tiny))
     if mode == "softrank":
-        order = jnp.argsort(-ranking_keys(scores), stable=True)  # ties: lower index ranks first
+        # NaN items rank after every scored item (-inf included); ties: lower index ranks first.
+        order = jnp.lexsort((-ranking_keys(scores), nan))
         ranks = jnp.zeros(scores.shape, jnp.int32).at[order].set(jnp.arange(1, scores.shape[0] + 1, dtype=jnp.int32))
         return -jnp.log(ranks.astype(scores.dtype))
     raise ValueError(f"unknown stochastic mode {mode!r}; valid modes: {list(MODES)}")
@@ -61,11 +71,15 @@ def _log_weights(scores, mode: str):
 
 @partial(jax.jit, static_argnames=("mode", "most_informative"))
 def _perturbed(key, scores, coldness, offset, *, mode: str, most_informative: bool):
-    scores = jnp.where(jnp.isnan(scores), -jnp.inf, scores)
-    logw = _log_weights(scores, mode)
+    nan = jnp.isnan(scores)
+    scores = jnp.where(nan, -jnp.inf, scores)  # a placeholder: NaN items' keys are set to -inf below
+    logw = _log_weights(scores, nan, mode)
     logw = logw if most_informative else -logw
     base = jnp.where(coldness == 0, 0.0, coldness * logw)  # β = 0: uniform, even where log-weight is ±inf
-    return base + _gumbel(key, scores.shape[0], offset)
+    keys = base + _gumbel(key, scores.shape[0], offset)
+    # NaN last in both directions: a sign flip must not turn the NaN placeholder into the top weight.
+    # Scored items keep keys >= the lowest finite float, so they all rank strictly above the NaN items.
+    return jnp.where(nan, -jnp.inf, jnp.maximum(keys, jnp.finfo(keys.dtype).min))
 
 
 def _check(scores, coldness, mode):
@@ -90,7 +104,8 @@ def perturbed_scores(key, scores, *, mode: str = "power", coldness: float = 1.0,
       most_informative: sample informative (True) or uninformative (False) items.
 
     Returns:
-      ``[n]`` perturbed keys (float).
+      ``[n]`` perturbed keys (float): ``-inf`` for NaN scores, at least the
+      lowest finite float for every other item, so NaN items come last.
     """
     scores = _check(scores, coldness, mode)
     return _perturbed(key, scores, jnp.asarray(coldness, scores.dtype), offset, mode=mode,
@@ -107,7 +122,8 @@ def stochastic_select(key, scores, k: int, *, mode: str = "power", coldness: flo
       k: static acquisition size ``1 <= k <= N``.
 
     Returns:
-      ``int32[k]`` indices, in the order drawn (Gumbel-top-k order).
+      ``int32[k]`` indices, in the order drawn (Gumbel-top-k order); NaN-scored
+      items only after every other item, in both directions.
     """
     if key is None:
         raise ValueError("stochastic acquisition needs a PRNG key; got key=None")

@@ -102,3 +102,81 @@ def test_bad_coldness_and_mode_are_rejected(key):
         stochastic_select(key, SCORES, 2, mode="boltzmann")
     with pytest.raises(ValueError, match="PRNG key"):
         stochastic_select(None, SCORES, 2)
+
+
+# NaN scores: drawn last, in every mode, both directions and at any coldness.
+NAN_SCORES = jnp.asarray([np.nan, 0.3, np.nan, 0.05, 0.9, 0.5, 0.2, np.nan], jnp.float32)  # NaN at index 0 too
+NAN_MASK = np.isnan(np.asarray(NAN_SCORES))
+DIRECTIONS = (True, False)
+
+
+@jax.jit
+def _all_keys(keys, scores, coldness):
+    """Perturbed keys ``[len(keys), len(MODES) * 2, N]`` (mode-major, then most_informative True / False)."""
+    def one(k):
+        return jnp.stack([_perturbed(k, scores, coldness, 0, mode=m, most_informative=mi)
+                          for m in MODES for mi in DIRECTIONS])
+    return jax.vmap(one)(keys)
+
+
+@pytest.mark.parametrize("coldness", [0.0, 0.5, 2.0, 1e5])
+def test_nan_scores_rank_below_every_scored_item(draw_keys, coldness):
+    keys = np.asarray(_all_keys(draw_keys[:500], NAN_SCORES, jnp.float32(coldness)))
+    assert np.all(keys[..., NAN_MASK] == -np.inf)
+    lowest_scored = keys[..., ~NAN_MASK].min(-1)
+    assert np.all(lowest_scored > -np.inf)  # strictly above every NaN item, whatever the draw
+    for j, (mode, mi) in enumerate((m, mi) for m in MODES for mi in DIRECTIONS):
+        first = keys[:, j].argmax(-1)
+        assert not NAN_MASK[first].any(), (mode, mi)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("most_informative", DIRECTIONS)
+def test_nan_items_are_selected_only_when_nothing_else_is_left(key, mode, most_informative):
+    n_scored = int((~NAN_MASK).sum())
+    for coldness in (0.0, 1.0):
+        order = np.asarray(stochastic_select(key, NAN_SCORES, len(NAN_SCORES), mode=mode, coldness=coldness,
+                                             most_informative=most_informative))
+        assert sorted(order.tolist()) == list(range(len(NAN_SCORES)))
+        assert not NAN_MASK[order[:n_scored]].any(), (coldness, order)
+        assert NAN_MASK[order[n_scored:]].all()
+        np.testing.assert_array_equal(  # as many as there are scored items: no NaN item at all
+            stochastic_select(key, NAN_SCORES, n_scored, mode=mode, coldness=coldness,
+                              most_informative=most_informative), order[:n_scored])
+
+
+def test_least_informative_draws_ignore_nan_items(draw_keys):
+    """With NaN items present, the first draw follows the paper's weights over the scored items only."""
+    beta = 2.0
+    keys = np.asarray(_all_keys(draw_keys, NAN_SCORES, jnp.float32(beta)))
+    s = np.asarray(NAN_SCORES, np.float64)[~NAN_MASK]
+    ranks = np.argsort(np.argsort(-s)) + 1  # among the scored items: 1..M
+    expected = {"softmax": np.exp(-beta * s), "power": s ** -beta, "softrank": ranks ** beta}
+    for j, mode in enumerate(MODES):
+        picks = keys[:, 2 * j + 1].argmax(-1)  # most_informative=False
+        assert not NAN_MASK[picks].any(), mode
+        scored_index = np.cumsum(~NAN_MASK) - 1  # pool index -> index among the scored items
+        probs = expected[mode] / expected[mode].sum()
+        assert _chi2_pvalue(scored_index[picks], probs) > 1e-3, mode
+
+
+def test_zero_weight_items_come_before_nan_items(key):
+    # softmax: a -inf score has weight 0 (most informative) -- still drawn before the NaN item
+    scores = jnp.asarray([np.nan, -np.inf, 0.5, 1.0], jnp.float32)
+    for coldness in (0.0, 1.0):
+        order = np.asarray(stochastic_select(key, scores, 4, mode="softmax", coldness=coldness))
+        assert order[-1] == 0, (coldness, order)
+    order = np.asarray(stochastic_select(key, scores, 4, mode="softmax", coldness=1.0))
+    assert order[2] == 1  # after the two positive-weight items
+    # least informative: the -inf score has the top weight; the NaN item still comes last
+    order = np.asarray(stochastic_select(key, scores, 4, mode="softmax", coldness=1.0, most_informative=False))
+    assert order[0] == 1 and order[-1] == 0
+
+
+def test_perturbed_scores_put_nan_last_chunk_by_chunk(key):
+    whole = perturbed_scores(key, NAN_SCORES, mode="softmax", most_informative=False)
+    chunked = jnp.concatenate([perturbed_scores(key, NAN_SCORES[:3], mode="softmax", most_informative=False),
+                               perturbed_scores(key, NAN_SCORES[3:], mode="softmax", most_informative=False,
+                                                offset=3)])
+    np.testing.assert_array_equal(whole, chunked)
+    assert np.all(np.asarray(whole)[NAN_MASK] == -np.inf) and np.all(np.isfinite(np.asarray(whole)[~NAN_MASK]))

@@ -106,3 +106,69 @@ def test_batch_parameters_are_checked(lp, key):
         batchbald(key, lp, 3, candidates=np.arange(6) < 2)
     with pytest.raises(ValueError, match="candidates must be a bool array of shape"):
         batchbald(key, lp, 3, candidates=np.ones(5, bool))
+
+
+# The normalisation check scales its tolerance with the input dtype.
+LOW_PRECISION = [jnp.float32, jnp.float16, jnp.bfloat16]
+
+
+def _logits(c, seed=0, scale=1.0):
+    return np.random.default_rng(seed).normal(size=(3, 16, c)).astype(np.float32) * scale
+
+
+@pytest.mark.parametrize("dtype", LOW_PRECISION, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("c", [4, 10, 100])
+def test_genuine_log_softmax_is_accepted_in_every_dtype(dtype, c):
+    from bal.acquisition._validation import check_log_probs
+
+    for scale in (0.1, 1.0, 5.0):
+        lp = jax.nn.log_softmax(jnp.asarray(_logits(c, seed=c, scale=scale), dtype), axis=-1)
+        assert lp.dtype == dtype
+        out = check_log_probs(lp)  # computed and stored in dtype: bf16 rows normalise only to ~1e-2
+        assert out.dtype == jnp.float32
+    assert bald(lp).shape == (16,) and entropy(lp).dtype == jnp.float32
+
+
+UNNORMALISED = {
+    "probabilities": lambda logits, lp: np.exp(lp),
+    "logits": lambda logits, lp: logits,
+    "shifted by +0.1": lambda logits, lp: lp + 0.1,
+    "shifted by -0.1": lambda logits, lp: lp - 0.1,
+}
+
+
+@pytest.mark.parametrize("dtype", LOW_PRECISION, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("c", [4, 100])
+@pytest.mark.parametrize("what", list(UNNORMALISED))
+def test_unnormalised_input_is_rejected_in_every_dtype(dtype, c, what):
+    logits = _logits(c, seed=1)
+    lp = np.asarray(jax.nn.log_softmax(jnp.asarray(logits), axis=-1))
+    x = jnp.asarray(UNNORMALISED[what](logits, lp), dtype)
+    with pytest.raises(ValueError, match=f"do not normalise.*{jnp.dtype(dtype).name} input, C = {c}"):
+        bald(x)
+
+
+def test_tolerance_grows_with_the_dtypes_epsilon_and_the_class_count():
+    from bal.acquisition._validation import NORMALISATION_ATOL, normalisation_atol
+
+    assert normalisation_atol(jnp.float32, 10) == NORMALISATION_ATOL == 1e-3
+    assert normalisation_atol(jnp.float64, 10**6) == NORMALISATION_ATOL
+    for c in (2, 10, 1000):
+        assert NORMALISATION_ATOL <= normalisation_atol(jnp.float16, c) < normalisation_atol(jnp.bfloat16, c)
+    assert normalisation_atol(jnp.bfloat16, 10) < normalisation_atol(jnp.bfloat16, 1000) < 0.1
+    eps = float(jnp.finfo(jnp.bfloat16).eps)
+    assert normalisation_atol(jnp.bfloat16, 10) == pytest.approx(eps * (1 + 1.5 * np.log(10)))
+
+
+def test_low_precision_rows_just_outside_the_tolerance_are_rejected():
+    from bal.acquisition._validation import check_log_probs, normalisation_atol
+
+    c = 4
+    lp = np.asarray(jax.nn.log_softmax(jnp.asarray(_logits(c, seed=2)), axis=-1), np.float64)
+    for dtype in LOW_PRECISION:
+        atol = normalisation_atol(dtype, c)
+        # shift one row so that its mass is off by 3x the tolerance, in dtype's own rounding
+        bad = lp.copy()
+        bad[0, 0] += np.log1p(3 * atol)
+        with pytest.raises(ValueError, match="do not normalise"):
+            check_log_probs(jnp.asarray(bad, dtype))
