@@ -37,24 +37,41 @@ def _cmd_datasets(args) -> int:
     return 0
 
 
-def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    """One ``--flag`` per :class:`ExperimentConfig` field, documented from the dataclass."""
-    from bal.active.config import HELP, ExperimentConfig
+def _setting_fields():
+    """``(field, type hint, config class)`` of every task's settings, each name once
+    (classification's first: its defaults are the ones ``--help`` shows)."""
+    from bal.active.config import TASKS, config_class
 
-    hints = typing.get_type_hints(ExperimentConfig)
-    for field in dataclasses.fields(ExperimentConfig):
+    seen = {}
+    for task in TASKS:
+        cls = config_class(task)
+        hints = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            seen.setdefault(field.name, (field, hints[field.name], cls))
+    return list(seen.values())
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per setting of any task, documented from the dataclasses."""
+    from bal.active.config import HELP
+    from bal.active.segmentation.config import HELP as SEGMENTATION_HELP
+
+    for field, hint, cls in _setting_fields():
         flag = "--" + field.name.replace("_", "-")
-        hint = hints[field.name]
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        help_text = f"{HELP.get(field.name, '')} (default: {default})".strip()
+        text = HELP.get(field.name) or SEGMENTATION_HELP.get(field.name, "")
+        if cls.TASK != "classification":
+            text = f"[{cls.TASK}] {text}"
+        help_text = f"{text} (default: {default})".strip()
         if hint is bool:
             parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
                                 default=None, help=help_text)
-        elif field.name in ("strategies", "seeds"):
-            kind = int if field.name == "seeds" else str
-            parser.add_argument(flag, dest=field.name, nargs="+", type=kind, default=None,
+        elif typing.get_origin(hint) is tuple or tuple in map(typing.get_origin, typing.get_args(hint)):
+            args = [a for a in typing.get_args(hint) if a is not type(None)]
+            inner = typing.get_args(args[0] if typing.get_origin(hint) is not tuple else hint)[0]
+            parser.add_argument(flag, dest=field.name, nargs="+", type=_scalar(inner), default=None,
                                 help=help_text)
-        elif field.name in ("model_kwargs", "acquisition_params"):
+        elif hint is dict:
             parser.add_argument(flag, dest=field.name, type=_json_dict, default=None,
                                 help=f"a JSON object: {help_text}")
         else:
@@ -85,31 +102,32 @@ def _scalar(hint):
 
 
 def _cmd_run(args) -> int:
-    from bal.active.config import ExperimentConfig, load_config
-    from bal.active.loop import run_experiment
+    from bal.active.config import config_from_dict, load_config
     from bal.active.progress import Progress
-    from bal.report import format_summary, plot_learning_curves, summarize
+    from bal.active.run import run
+    from bal.report import format_summary, summarize, write_report
     from bal.runtime import relaunch_with_huge_pages
 
     relaunch_with_huge_pages()  # glibc's huge-page tunable, read only at process start
 
     settings = load_config(args.config) if args.config else {}
-    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(ExperimentConfig)
-             if getattr(args, f.name, None) is not None}
-    quickstart = "dataset" not in settings and "dataset" not in flags
+    flags = {field.name: getattr(args, field.name) for field, _, _ in _setting_fields()
+             if getattr(args, field.name, None) is not None}
+    quickstart = not ({"dataset", "task"} & (set(settings) | set(flags)))
     if quickstart:
         settings = {**QUICKSTART, **settings}
     settings.update(flags)
-    config = ExperimentConfig.from_dict(settings)
+    config = config_from_dict(settings)
     out = pathlib.Path(args.out or (QUICKSTART_DIR if quickstart else "runs/experiment"))
     if quickstart and not config.quiet:
         print(f"quickstart: offline digits data, {config.posterior} {config.model}, "
               f"strategies {', '.join(config.all_strategies)}, seeds {list(config.seeds)} -> {out}")
     progress = Progress(quiet=config.quiet)
-    records = run_experiment(config, out, resume=args.resume, overwrite=args.overwrite,
-                             progress=progress)
+    records = run(config, out, resume=args.resume, overwrite=args.overwrite, progress=progress)
     print(format_summary(summarize(records, args.thresholds)))
-    print(f"plot: {plot_learning_curves(out)}")
+    summary, plot = write_report(out, args.thresholds)
+    print(f"plot: {plot}")
+    print(f"summary: {summary}")
     print(f"results: {out / 'results.jsonl'}")
     return 0
 
@@ -119,6 +137,11 @@ def _cmd_summary(args) -> int:
     from bal.report import format_summary, summarize
 
     print(format_summary(summarize(read_records(args.run_dir), args.thresholds, metric=args.metric)))
+    if args.write:
+        from bal.report import write_report
+
+        summary, plot = write_report(args.run_dir, args.thresholds, metric=args.metric)
+        print(f"wrote {summary} and {plot}")
     return 0
 
 
@@ -129,10 +152,18 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line errors (no usage block), status 2."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bal", description="Bayesian deep active learning in JAX/Flax.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("datasets", help="list datasets and whether each is present and verified")
     p.add_argument("--data-dir", default=None, help="data directory (default: $BAL_DATA_DIR or cache)")
@@ -157,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--thresholds", type=float, nargs="+", default=[0.90, 0.95])
     p.add_argument("--metric", default=None, help="default: accuracy, or mean_iou for segmentation runs")
+    p.add_argument("--write", action="store_true",
+                   help="also write RUN_DIR/summary.md and learning_curves.png (e.g. for committed results)")
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("plot", help="write learning curves (PNG) of a run directory")
@@ -169,19 +202,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _message(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror:  # e.g. "Permission denied: 'runs/x'"
+        return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def main(argv=None) -> int:
+    """Run one command; errors print one line and return 2, Ctrl-C returns 130."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError, KeyError) as err:
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f"bal {args.command}: error: {message}", file=sys.stderr)
+    except (ValueError, OSError, ImportError, KeyError) as err:
+        print(f"bal {args.command}: error: {_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"bal {args.command}: interrupted; continue with --resume", file=sys.stderr)
         return 130
 
 
+def console_main() -> None:
+    """The ``bal`` executable. Leaves with ``os._exit``: records are already on disk
+    (fsync'd), and a normal interpreter shutdown can crash (SIGSEGV) while an XLA
+    compile thread of an interrupted run is still going."""
+    import os
+
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside main's handler
+        print("bal: interrupted; continue with --resume", file=sys.stderr)
+        code = 130
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

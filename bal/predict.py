@@ -34,7 +34,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from bal.metrics import predictive_log_probs
-from bal.train import check_inputs
+from bal.checks import check_inputs
 
 __all__ = ["Chunk", "default_chunk_size", "predict", "predictive", "pool_mesh"]
 

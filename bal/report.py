@@ -21,6 +21,7 @@ themselves: a ``"task"`` key when the records have one, else the keys they carry
 from __future__ import annotations
 
 import math
+import os
 import pathlib
 
 import numpy as np
@@ -28,7 +29,7 @@ import numpy as np
 from bal.active.results import read_records, runs
 
 __all__ = ["default_metric", "record_task", "label_key", "label_unit", "labels_to_reach", "learning_curve_auc",
-           "summarize", "format_summary", "plot_learning_curves"]
+           "summarize", "format_summary", "plot_learning_curves", "write_report"]
 
 #: The metric keys of each task, preferred first.
 TASK_METRICS = {"classification": ("accuracy",), "segmentation": ("miou", "mean_iou"), "detection": ("map",)}
@@ -499,3 +500,44 @@ def plot_learning_curves(source, out_path=None, *, metric: str | None = None, x_
     fig.savefig(out_path)
     plt.close(fig)
     return out_path
+
+
+def write_report(run_dir, thresholds=(0.90, 0.95), *, metric: str | None = None,
+                 title: str | None = None) -> tuple[pathlib.Path, pathlib.Path]:
+    """Write ``summary.md`` (the :func:`format_summary` text and the machine the
+    records came from) and ``learning_curves.png`` into ``run_dir``; returns both paths."""
+    import json
+    import platform
+
+    run_dir = pathlib.Path(run_dir)
+    records = read_records(run_dir)
+    if not records:
+        raise ValueError(f"{run_dir} holds no completed cycles to summarise")
+    text = format_summary(summarize(records, thresholds, metric=metric))
+    plot = plot_learning_curves(run_dir, metric=metric, title=title)
+    config = {}
+    if (run_dir / "config.json").exists():
+        config = json.loads((run_dir / "config.json").read_text())
+    seconds = sum(r.get("train_seconds", 0) + r.get("acquisition_seconds", 0) for r in records)
+    lines = [f"# {title or run_dir.name}", "",
+             f"- task: {record_task(records)}; {len(records)} cycles recorded over "
+             f"{len(runs(records))} runs (strategy x seed)",
+             f"- time in the recorded cycles: {seconds / 3600:.2f} h (train + evaluate + acquire)",
+             f"- machine of this summary: {_cpu_model()} ({platform.machine()}, {os.cpu_count()} cores)",
+             f"- config: `{json.dumps(config, sort_keys=True)}`" if config else "- config: (none)",
+             "", "```", text, "```", "", f"![learning curves]({plot.name})", ""]
+    out = run_dir / "summary.md"
+    out.write_text("\n".join(lines))
+    return out, plot
+
+
+def _cpu_model() -> str:
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"

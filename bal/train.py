@@ -7,8 +7,14 @@ there is no host->device copy per batch, and the train state is donated.
 
 Shapes are bucketed so a growing labeled set recompiles rarely: the data is
 padded to the next power of two (>= 64 rows) and permutations only ever index
-the valid rows. The minibatch size is ``min(batch_size, n)``, so tiny labeled
-sets (tens of examples, as in Gal et al. 2017) train on resampled full batches.
+the valid rows. The minibatch size is ``min(batch_size, n)``.
+
+The small-labeled-set protocol (Gal et al. 2017 train on 20 to 1,000 labels):
+an epoch is ``ceil(N / B)`` steps and sees every labeled example once; the last
+batch of an epoch wraps around to the start of the epoch's permutation, so
+every batch has the same shape and nothing recompiles. ``min_steps`` gives
+tiny sets a floor on the number of steps, and ``l2`` adds Keras' coupled L2
+penalty ``l2 * sum(kernel ** 2)`` (Gal et al.'s code uses ``l2 = 3.5 / N``).
 
 Keys: epoch ``e``'s permutation uses ``fold_in(fold_in(key, 0), e)`` and step
 ``t``'s noise ``fold_in(fold_in(key, 1), t)``. An ensemble gives member ``m``
@@ -27,9 +33,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from bal.predict import predict, predictive
 from bal import metrics as bmetrics
+from bal.checks import IGNORE_LABEL, check_inputs
 
-__all__ = ["FitResult", "fit", "make_optimizer", "check_labeled", "check_inputs"]
+__all__ = ["FitResult", "fit", "make_optimizer", "steps_per_epoch", "check_labeled", "check_targets",
+           "check_inputs"]
 
 
 @dataclasses.dataclass
@@ -81,10 +90,10 @@ def check_labeled(x, y, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     if not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"labels must be integers; got dtype {y.dtype}")
     if dense:
-        bad = ((y < 0) | (y >= num_classes)) & (y != DENSE_IGNORE_LABEL)
+        bad = ((y < 0) | (y >= num_classes)) & (y != IGNORE_LABEL)
         if bad.any():
             raise ValueError(f"pixel labels must lie in [0, {num_classes}) or be the ignore label "
-                             f"{DENSE_IGNORE_LABEL} (unlabeled); got {int(y[bad][0])}")
+                             f"{IGNORE_LABEL} (unlabeled); got {int(y[bad][0])}")
         return x, y.astype(np.int32)
     if y.min() < 0 or y.max() >= num_classes:
         raise ValueError(
@@ -93,16 +102,24 @@ def check_labeled(x, y, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y.astype(np.int32)
 
 
-def check_inputs(x) -> None:
-    """Inputs must be floating point: a uint8 image would silently train on 0..255."""
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ValueError(
-            f"inputs must be floating point (e.g. images.astype('float32') / 255); got dtype {x.dtype}"
-        )
 
-
-#: the "no label" value of dense (pixel) labels: Cityscapes / BDD100k / PASCAL VOC convention
-DENSE_IGNORE_LABEL = 255
+def check_targets(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the float targets of a posterior with its own ``data_loss`` (e.g. CenterNet's
+    packed heatmap / size / offset / mask maps ``[N, H', W', C + 5]``); returns numpy
+    ``(x, y float32)``. One target array per input: ``y [N, ...]``, finite."""
+    x, y = np.asarray(x), np.asarray(y)
+    check_inputs(x)
+    if x.shape[0] == 0:
+        raise ValueError("the labeled set is empty: fit needs at least one labeled example")
+    if y.ndim < 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"targets must have shape [N, ...] with N = {x.shape[0]} (one per input); got shape "
+                         f"{list(y.shape)}")
+    if not np.issubdtype(y.dtype, np.floating):
+        raise ValueError(f"targets of a posterior with its own data_loss must be floating point; got dtype "
+                         f"{y.dtype}")
+    if not np.isfinite(y).all():
+        raise ValueError("targets hold NaN or infinite values")
+    return x, y.astype(np.float32)
 
 
 def _bucket(n: int) -> int:
@@ -120,12 +137,31 @@ def _permutation(key, n_valid, n_pad: int):
     return jnp.argsort(jnp.where(jnp.arange(n_pad) < n_valid, u, 2.0))
 
 
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+    """``ceil(N / min(B, N))``: an epoch sees every one of the ``N`` examples."""
+    bsz = min(batch_size, num_examples)
+    return -(-num_examples // bsz)
+
+
+def _l2_grad(params, l2):
+    """Gradient of Keras' ``l2 * sum(w ** 2)`` over the ``kernel`` leaves (not biases,
+    not variational means / variances, whose prior already regularises them)."""
+    def leaf(path, w):
+        name = getattr(path[-1], "key", None)
+        return 2.0 * l2 * w if name == "kernel" else jnp.zeros_like(w)
+
+    return jax.tree_util.tree_map_with_path(leaf, params)
+
+
 @functools.partial(
     jax.jit, static_argnames=("posterior", "optimizer", "batch_size"), donate_argnums=(0,)
 )
-def _train_step(state, x, y, perm, offset, step_key, num_train, *, posterior, optimizer, batch_size):
+def _train_step(state, x, y, perm, offset, n_valid, l2, step_key, num_train, *, posterior,
+                optimizer, batch_size):
     variables, opt_state, step = state
-    idx = jax.lax.dynamic_slice_in_dim(perm, offset, batch_size, axis=-1)  # [B] or [M, B]
+    # the last batch of an epoch wraps to the permutation's start: fixed shapes
+    pos = (offset + jnp.arange(batch_size)) % n_valid
+    idx = jnp.take(perm, pos, axis=-1)  # [B] or [M, B]
     xb, yb = x[idx], y[idx]
     if posterior.num_members is None:
         key = jax.random.fold_in(step_key, step)
@@ -137,6 +173,7 @@ def _train_step(state, x, y, perm, offset, step_key, num_train, *, posterior, op
         return posterior.loss(v, xb, yb, key, num_train=num_train, step=step)
 
     (loss, (stats, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(variables["params"])
+    grads = jax.tree.map(jnp.add, grads, _l2_grad(variables["params"], l2))
     updates, opt_state = optimizer.update(grads, opt_state, variables["params"])
     new = {"params": optax.apply_updates(variables["params"], updates)}
     if stats is not None:
@@ -157,6 +194,8 @@ def fit(
     optimizer: optax.GradientTransformation | None = None,
     learning_rate: float | Callable = 1e-3,
     weight_decay: float = 0.0,
+    l2: float = 0.0,
+    min_steps: int = 0,
     num_train: int | None = None,
     opt_state=None,
     validation: tuple | None = None,
@@ -172,13 +211,19 @@ def fit(
       variables: initial variables (``posterior.init(...)``) or a warm start.
       x: ``[N, ...]`` inputs; y: ``[N]`` integer labels in ``[0, C)``, or for a dense
         model (U-Net) pixel labels ``[N, H, W]`` in ``[0, C)`` or 255 = unlabeled
-        (partially labeled images: only labeled pixels enter the loss).
+        (partially labeled images: only labeled pixels enter the loss), or, for a
+        posterior with its own ``data_loss`` (detection), float targets ``[N, ...]``
+        (:func:`check_targets`; e.g. CenterNet's packed maps).
       key: PRNG key; the result is a deterministic function of it.
       num_epochs / num_steps: the budget, exactly one of them (an epoch is
-        ``max(1, N // B)`` steps).
+        ``ceil(N / B)`` steps: every example once, the last batch wrapping).
       batch_size: ``B``, capped at ``N``.
       optimizer: an optax transformation; default Adam(W) from ``learning_rate``
-        (a float or an optax schedule) and ``weight_decay``.
+        (a float or an optax schedule) and ``weight_decay`` (decoupled, AdamW).
+      l2: coupled L2 penalty ``l2 * sum(kernel ** 2)`` added to the loss, as
+        Keras' ``l2(c)`` regulariser (Gal et al. 2017: ``c = 3.5 / N``).
+      min_steps: with ``num_epochs``, train at least this many steps (whole
+        epochs), so that a tiny labeled set is not under-trained.
       num_train: the ``N`` that scales KL terms (default ``len(x)``).
       opt_state: resume from this optimiser state (else a fresh one).
       validation: optional ``(x_val, y_val)``; evaluated after every epoch.
@@ -191,23 +236,36 @@ def fit(
     if (num_epochs is None) == (num_steps is None):
         raise ValueError("give exactly one of num_epochs and num_steps")
     budget = num_epochs if num_epochs is not None else num_steps
-    if not isinstance(budget, int) or budget < 1:
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise ValueError(f"num_epochs / num_steps must be an integer >= 1; got {budget!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
+    if isinstance(min_steps, bool) or not isinstance(min_steps, int) or min_steps < 0:
+        raise ValueError(f"min_steps must be an integer >= 0; got {min_steps!r}")
+    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not (0 <= l2 < float("inf")):
+        raise ValueError(f"l2 must be a finite number >= 0; got {l2!r}")
     if monitor not in ("nll", "accuracy"):
         raise ValueError(f"monitor must be 'nll' or 'accuracy'; got {monitor!r}")
     if patience is not None and validation is None:
         raise ValueError("patience (early stopping) needs a validation set")
-    x, y = check_labeled(x, y, posterior.num_classes)
+    if not getattr(posterior, "uses_labels", True):  # a task's own loss on float targets (detection)
+        if validation is not None:
+            raise ValueError("validation (early stopping) needs classification labels; this posterior trains "
+                             "on the float targets of its data_loss")
+        x, y = check_targets(x, y)
+    else:
+        x, y = check_labeled(x, y, posterior.num_classes)
     if validation is not None and y.ndim > 1:
         raise ValueError("validation (early stopping) supports classification labels [N] only; evaluate "
                          "a segmentation model with bal.segmentation.evaluate instead")
     n = x.shape[0]
     num_train = n if num_train is None else num_train
     bsz = min(batch_size, n)
-    steps_per_epoch = max(1, n // bsz)
-    total_steps = num_steps if num_steps is not None else num_epochs * steps_per_epoch
+    epoch_steps = steps_per_epoch(n, bsz)
+    if num_steps is not None:
+        total_steps = num_steps
+    else:  # whole epochs, at least min_steps
+        total_steps = max(num_epochs, -(-min_steps // epoch_steps)) * epoch_steps
     optimizer = optimizer if optimizer is not None else make_optimizer(learning_rate, weight_decay)
 
     n_pad = _bucket(n)
@@ -231,9 +289,10 @@ def fit(
     while done < total_steps:
         perm = permute(fold(perm_root, epoch), n, n_pad)
         sums = None
-        steps = min(steps_per_epoch, total_steps - done)
+        steps = min(epoch_steps, total_steps - done)
         for s in range(steps):
-            state, aux = step_fn(state, x_dev, y_dev, perm, s * bsz, step_root, float(num_train))
+            state, aux = step_fn(state, x_dev, y_dev, perm, s * bsz, n, float(l2), step_root,
+                                 float(num_train))
             sums = aux if sums is None else jax.tree.map(jnp.add, sums, aux)
         done += steps
         record = {"epoch": epoch, "step": done}
@@ -258,8 +317,6 @@ def fit(
 
 
 def _evaluate(posterior, variables, validation, key, num_samples):
-    from bal.predict import predict, predictive  # local import: predict imports train
-
     x_val, y_val = validation
     x_val, y_val = check_labeled(x_val, y_val, posterior.num_classes)
     log_probs = predict(

@@ -1,6 +1,6 @@
 """Results that survive a crash: one JSON line per completed cycle.
 
-A run directory holds ``config.json`` (the full :class:`ExperimentConfig`) and
+A run directory holds ``config.json`` (the full config of the task) and
 ``results.jsonl``, one record per completed cycle and run::
 
     {"strategy": "bald", "seed": 0, "cycle": 3, "num_labels": 50,
@@ -15,17 +15,27 @@ file is read back, and truncated away before appending resumes.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import pathlib
+import pickle
 from typing import Iterable
 
-from bal.active.config import ExperimentConfig
+import numpy as np
+
+from bal.active.config import Config, config_from_dict
 
 __all__ = ["RunDirectory", "read_records"]
 
 RESULTS = "results.jsonl"
 CONFIG = "config.json"
+LOCK = ".lock"
+WEIGHTS = "weights"
+
+#: what every record holds, with its type (checked when a results file is read back)
+_REQUIRED = {"strategy": str, "seed": int, "cycle": int}
 
 
 def read_records(path) -> list[dict]:
@@ -36,29 +46,48 @@ def read_records(path) -> list[dict]:
     if not path.exists():
         raise FileNotFoundError(f"no results file {path}")
     records = []
-    with open(path, "rb") as f:
-        for line in f:
-            if not line.endswith(b"\n"):
-                break  # torn write of a killed run
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path} holds a corrupt record: {err}") from None
+    try:
+        with open(path, "rb") as f:
+            lines = f.readlines()
+    except OSError as err:
+        raise ValueError(f"cannot read {path}: {err.strerror}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.endswith(b"\n"):
+            break  # torn write of a killed run
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}:{number}: corrupt record ({err})") from None
+        problem = _record_problem(record)
+        if problem:
+            raise ValueError(f"{path}:{number}: corrupt record ({problem})")
+        records.append(record)
     return records
 
 
+def _record_problem(record) -> str | None:
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for key, kind in _REQUIRED.items():
+        value = record.get(key)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            return f"{key} must be a {kind.__name__}; got {value!r}"
+    if record["cycle"] < 0 or record["seed"] < 0:
+        return "cycle and seed must be >= 0"
+    acquired = record.get("acquired") or []
+    if not isinstance(acquired, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in acquired):
+        return "acquired must be a list of indices >= 0"
+    return None
+
+
 class RunDirectory:
-    """The output directory of one experiment (config + results).
+    """The output directory of one experiment: ``config.json`` (any task's config,
+    read back by its ``task`` setting), ``results.jsonl``, the writer lock and,
+    for warm-started runs, the last weights of each run (``weights/``)."""
 
-    ``config_class`` is the config dataclass stored in ``config.json``
-    (default :class:`ExperimentConfig`); any class with ``from_dict``,
-    ``compatible_with`` and ``dumps`` works (e.g. the segmentation loop's
-    ``SegmentationConfig``).
-    """
-
-    def __init__(self, path, config_class=ExperimentConfig):
+    def __init__(self, path):
         self.path = pathlib.Path(path)
-        self.config_class = config_class
 
     @property
     def results_path(self) -> pathlib.Path:
@@ -71,9 +100,70 @@ class RunDirectory:
     def read_config(self):
         if not self.config_path.exists():
             raise FileNotFoundError(f"{self.path} is not a bal run directory (no {CONFIG})")
-        return self.config_class.from_dict(json.loads(self.config_path.read_text()))
+        try:
+            settings = json.loads(self.config_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{self.config_path} is corrupt: {err}") from None
+        try:
+            return config_from_dict(settings)
+        except ValueError as err:
+            raise ValueError(f"{self.config_path} is corrupt: {err}") from None
 
-    def prepare(self, config: ExperimentConfig, *, resume: bool, overwrite: bool) -> list[dict]:
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the directory's writer lock: a second writer (another ``bal run``, a
+        ``--resume`` or ``--overwrite``) is refused while this one runs. ``flock``
+        is released by the kernel when the holder dies, even by ``kill -9``, so a
+        lock is never stale."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise ValueError(f"cannot use {self.path} as a run directory: {err.strerror}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                raise ValueError(f"{self.path} is in use by another bal run (pid {holder}); wait for it "
+                                 "or use another --out") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield self
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _weights_path(self, strategy: str, seed: int, cycle: int) -> pathlib.Path:
+        return self.path / WEIGHTS / f"{strategy}-seed{seed}-cycle{cycle}.pkl"
+
+    def save_weights(self, strategy: str, seed: int, cycle: int, variables) -> None:
+        """Keep the weights after ``cycle`` (warm starts resume from them); drops older ones."""
+        import jax
+
+        path = self._weights_path(strategy, seed, cycle)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(jax.tree.map(np.asarray, variables), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        for old in path.parent.glob(f"{strategy}-seed{seed}-cycle*.pkl"):
+            if old != path and int(old.stem.rsplit("cycle", 1)[1]) < cycle - 1:
+                old.unlink()  # keep the last two: a crash between save and append needs the older
+
+    def load_weights(self, strategy: str, seed: int, cycle: int):
+        path = self._weights_path(strategy, seed, cycle)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: a warm-started run resumes from the weights "
+                                    "of its last recorded cycle")
+        try:
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        except Exception as err:  # a truncated pickle raises several types
+            raise ValueError(f"{path} is corrupt: {err}") from None
+
+    def prepare(self, config: Config, *, resume: bool, overwrite: bool) -> list[dict]:
         """Make the directory ready for ``config``; return the records to resume from.
 
         A directory that already holds results needs ``resume`` (same config) or
@@ -85,6 +175,8 @@ class RunDirectory:
         if has_results and overwrite:
             for p in (self.results_path, self.config_path):
                 p.unlink(missing_ok=True)
+            for p in (self.path / WEIGHTS).glob("*.pkl"):
+                p.unlink()
             has_results = False
         if has_results:
             old = self.read_config()

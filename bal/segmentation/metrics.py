@@ -36,7 +36,7 @@ __all__ = ["IGNORE_LABEL", "confusion_matrix", "predictive_confusion_matrix", "p
            "mean_iou", "pixel_accuracy", "evaluate"]
 
 #: The usual "no label" value of segmentation datasets (Cityscapes, BDD100k, PASCAL VOC).
-IGNORE_LABEL = 255
+from bal.checks import IGNORE_LABEL  # noqa: E402  (one definition)
 
 
 def _is_tracer(x) -> bool:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bal.active.config import ExperimentConfig
-from bal.active.loop import run_experiment
+from bal.active.run import run as run_experiment
 from bal.active.results import read_records
 from bal.report import format_summary, labels_to_reach, plot_learning_curves, summarize
 
@@ -113,7 +113,7 @@ def test_summary_and_plot_match_the_records(tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--strategies", "nonsense"], "unknown acquisition strategy 'nonsense'; valid names"),
     (["--acquisition-size", "5000"], "acquisition size 5000 is larger than the pool"),
-    (["--initial-labels", "5000"], "initial_labels=5000 is larger than the training set"),
+    (["--initial-labels", "5000"], "initial_labels=5000 (+ validation_size=0) is larger than the training set"),
     (["--pool-subset", "5", "--acquisition-size", "10"], "larger than the pool"),
     (["--seeds"], "expected at least one argument"),
 ])
@@ -135,7 +135,7 @@ def test_incompatible_config_in_results_dir_is_refused(tmp_path):
 
 
 def test_custom_oracle_is_used(tmp_path):
-    from bal.active.loop import load_problem
+    from bal.active.tasks.classification import load_problem
 
     config = ExperimentConfig(**{**FAST, "cycles": 1, "include_random": False})
     problem = load_problem(config)

@@ -10,19 +10,26 @@ import pytest
 
 from bal import checkpoint
 from bal.acquisition import dense, regions
+from bal.active.run import run as run_segmentation
 from bal.active.segmentation import (
     SegmentationConfig,
-    build_posterior,
-    load_pretrained,
-    load_segmentation_problem,
     parse_strategy,
-    run_segmentation,
     select_within_budget,
     unit_costs,
     unit_grid,
     unit_scores,
 )
-from bal.active.segmentation.loop import _initial_mask
+from bal.active.tasks.segmentation import (
+    SegmentationTask,
+    build_posterior,
+    load_pretrained,
+    load_segmentation_problem,
+)
+
+
+def _initial_mask(config, shape, seed):
+    problem = load_segmentation_problem(dataclasses.replace(config, num_train=shape[0], num_test=2))
+    return SegmentationTask(config, problem=problem).initial_labels(seed)
 from bal.predict import predict
 
 # 16 x 24 images, a 2 x 3 grid of 8 x 8 crops: one image = 384 px = 6 crops
@@ -59,7 +66,7 @@ def test_records_count_pixels_and_spend_equal_budgets(full_run):
         assert [r["cycle"] for r in run] == [0, 1, 2]
         assert run[0]["num_labeled_pixels"] == 2 * 384 and run[-1]["final"]
         for r in run:
-            assert r["num_labels"] == r["num_labeled_pixels"]
+            assert r["task"] == "segmentation" and "num_labels" not in r
             assert 0 <= r["mean_iou"] <= 1 and len(r["iou"]) == 6 and "iou_crosswalk" in r
         for a, b in zip(run, run[1:]):
             assert a["acquired_pixels"] == 384  # the budget, exactly: crops tile it

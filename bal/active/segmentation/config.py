@@ -26,17 +26,40 @@ unit), and learning curves are drawn against labeled pixels.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-from typing import Any, NamedTuple
+import typing
+from typing import NamedTuple
+
+from bal.active.config import Config
 
 from bal.acquisition.dense import REDUCTIONS
 from bal.acquisition.scores import SCORES
 
 __all__ = ["SegmentationConfig", "Strategy", "parse_strategy", "DATASETS"]
 
-#: settings that may differ between an interrupted run and its ``--resume``
-RUNTIME_ONLY = ("quiet", "chunk_size")
+
+#: one line per segmentation-only setting, for ``bal run --help`` (shared names use
+#: the classification help)
+HELP = {
+    "num_train": "pool images generated",
+    "num_test": "test images generated",
+    "image_size": "image height and width, e.g. 48 64",
+    "data_seed": "seed of the generated images (the same for every run)",
+    "class_weights": "per-class loss weights [C], e.g. to up-weight rare classes",
+    "reduction": "pixel scores to a unit score: mean, sum, max, quantile, top_mean",
+    "q": "level of the quantile / top_mean reductions, in [0, 1]",
+    "grid_rows": "crops per image column (the _crops unit grid)",
+    "grid_cols": "crops per image row (the _crops unit grid)",
+    "target_classes": "class ids the _targeted strategies weight pixels by",
+    "target_strength": "how strongly _targeted strategies weight, in [0, 1]",
+    "initial_images": "fully labeled images at the start (random per seed)",
+    "acquisition_pixels": "pixels labeled per cycle (or acquisition_images)",
+    "acquisition_images": "whole images' worth of pixels labeled per cycle",
+    "steps": "Adam steps per cycle, plus steps_per_image per labeled image's worth",
+    "steps_per_image": "extra steps per labeled image's worth of pixels",
+    "scale_steps_by_sparsity": "scale steps so scattered crops see as many labeled pixels as whole images",
+    "pretrained": "orbax checkpoint of the variables every cycle starts from",
+}
 
 #: built-in segmentation sets (procedural, offline)
 DATASETS = ("road_markings",)
@@ -71,7 +94,7 @@ def parse_strategy(name: str) -> Strategy:
 
 
 @dataclasses.dataclass(frozen=True)
-class SegmentationConfig:
+class SegmentationConfig(Config):
     """Every setting of a segmentation active-learning experiment.
 
     Data: dataset (``"road_markings"``), num_train (pool images), num_test,
@@ -98,6 +121,9 @@ class SegmentationConfig:
     Runs: seeds, chunk_size (images per prediction chunk), quiet.
     """
 
+    TASK: typing.ClassVar[str] = "segmentation"
+
+    task: str = "segmentation"
     dataset: str = "road_markings"
     num_train: int = 400
     num_test: int = 200
@@ -132,12 +158,21 @@ class SegmentationConfig:
     quiet: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "strategies", tuple(self.strategies))
-        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
-        object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
-        object.__setattr__(self, "target_classes", tuple(int(c) for c in self.target_classes))
-        if self.class_weights is not None:
-            object.__setattr__(self, "class_weights", tuple(float(w) for w in self.class_weights))
+        self.check_types()
+        if self.task != self.TASK:
+            raise ValueError(f"task must be {self.TASK!r} for these settings; got {self.task!r}")
+        self.check_seeds()
+        for name in ("learning_rate",):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0; got {getattr(self, name)}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay}")
+        if self.num_members is not None and self.num_members < 1:
+            raise ValueError(f"num_members must be >= 1; got {self.num_members}")
+        if self.class_weights is not None and any(w < 0 for w in self.class_weights):
+            raise ValueError(f"class_weights must be >= 0; got {list(self.class_weights)}")
+        if self.acquisition_images is not None and not self.acquisition_images > 0:
+            raise ValueError(f"acquisition_images must be > 0; got {self.acquisition_images}")
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown segmentation dataset {self.dataset!r}; built in: {list(DATASETS)}")
         if not self.strategies:
@@ -147,8 +182,6 @@ class SegmentationConfig:
         parsed = [parse_strategy(s) for s in self.strategies]
         if any(p.targeted for p in parsed) and not self.target_classes:
             raise ValueError("a '_targeted' strategy needs target_classes (e.g. [5] for crosswalk)")
-        if not self.seeds:
-            raise ValueError("seeds is empty: give at least one seed")
         if self.reduction not in REDUCTIONS:
             raise ValueError(f"unknown pixel reduction {self.reduction!r}; valid reductions: {list(REDUCTIONS)}")
         if not 0.0 <= self.q <= 1.0:
@@ -201,25 +234,3 @@ class SegmentationConfig:
         if self.scale_steps_by_sparsity and labeled_images and image_units > 0:
             steps *= max(1.0, labeled_images / image_units)
         return int(round(steps))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        for k in ("strategies", "seeds", "image_size", "target_classes", "class_weights"):
-            d[k] = None if getattr(self, k) is None else list(getattr(self, k))
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SegmentationConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - fields)
-        if unknown:
-            raise ValueError(f"unknown setting(s) {', '.join(unknown)}; valid settings: {', '.join(sorted(fields))}")
-        return cls(**d)
-
-    def compatible_with(self, other: "SegmentationConfig") -> list[str]:
-        """Settings that differ from ``other`` beyond runtime-only ones."""
-        a, b = self.to_dict(), other.to_dict()
-        return [k for k in a if k not in RUNTIME_ONLY and a[k] != b.get(k)]
-
-    def dumps(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)

@@ -8,7 +8,7 @@ import numpy as np
 
 __all__ = ["IGNORE_LABEL", "SegmentationDataset", "class_frequencies", "class_presence"]
 
-IGNORE_LABEL = 255
+from bal.checks import IGNORE_LABEL  # noqa: E402  (one definition)
 """Mask value of pixels that carry no label (Cityscapes / BDD100K convention); losses and metrics skip them."""
 
 

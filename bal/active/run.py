@@ -1,0 +1,101 @@
+"""Running experiments: every strategy x seed of a config through the loop kernel, with I/O.
+
+:func:`run` is the one entry point for every task (``bal run`` calls it). It
+builds the task (every check that can fail runs here, before the run directory
+is touched), takes the directory's writer lock, replays the runs recorded in
+``results.jsonl`` (``--resume``: a fold of the task's ``apply`` over the
+recorded acquisitions, plus the saved weights of warm-started runs), then
+steps each run to its end, appending one record per cycle. Runs go seed-major,
+so an interrupted experiment holds every strategy for the seeds it finished.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from bal.active import kernel
+from bal.active.results import RunDirectory, runs
+from bal.active.tasks import build_task
+
+__all__ = ["run", "run_one"]
+
+
+def strategies_of(task) -> tuple[str, ...]:
+    config = task.config
+    return config.all_strategies if hasattr(config, "all_strategies") else tuple(config.strategies)
+
+
+def _replay(task, strategy: str, seed: int, records: list[dict], run_dir: RunDirectory) -> kernel.LoopState:
+    state = kernel.init(task, seed)
+    for r in records:
+        where = f"{run_dir.results_path}: record of cycle {r['cycle']} ({strategy}, seed {seed})"
+        if r["cycle"] != state.cycle:
+            raise ValueError(f"{where} follows cycle {state.cycle - 1}: a cycle is missing or repeated")
+        expected = task.counts(state.labels)
+        for k, v in expected.items():
+            if k in r and r[k] != v:
+                raise ValueError(f"{where} has {k} = {r[k]} but the replay has {v}")
+        try:
+            state = kernel.replay(task, strategy, state, r.get("acquired") or [])
+        except ValueError as err:
+            raise ValueError(f"{where}: acquired units do not fit the pool: {err}") from None
+    if records and task.keeps_weights and not records[-1].get("final"):
+        variables = run_dir.load_weights(strategy, seed, records[-1]["cycle"])
+        state = state._replace(variables=variables)
+    return state._replace(final=bool(records and records[-1].get("final")))
+
+
+def run_one(task, strategy: str, seed: int, run_dir: RunDirectory, done: list[dict],
+            on_cycle: Callable[[dict], None] | None = None) -> list[dict]:
+    """Run (or resume) one strategy with one seed; returns all its records."""
+    records = list(done)
+    state = _replay(task, strategy, seed, records, run_dir)
+    while not state.final:
+        state, info = kernel.step(task, strategy, state)
+        if task.keeps_weights and not state.final:  # a warm start resumes from these weights
+            run_dir.save_weights(strategy, seed, info.record["cycle"], state.variables)
+        run_dir.append(info.record)
+        records.append(info.record)
+        if on_cycle is not None:
+            on_cycle(info.record)
+    return records
+
+
+def run(config, out_dir, *, resume: bool = False, overwrite: bool = False, task=None,
+        progress=None, **task_kwargs) -> list[dict]:
+    """Run every strategy x seed of ``config``, appending records to ``out_dir``.
+
+    Args:
+      config: an :class:`bal.active.config.ExperimentConfig` or another task's config.
+      out_dir: the run directory (``config.json``, ``results.jsonl``).
+      resume / overwrite: continue the runs already there / discard them.
+      task: a prebuilt task (default: :func:`bal.active.tasks.build_task`).
+      progress: optional object with ``start(total, done)``, ``update(record)``, ``close()``.
+      task_kwargs: passed to the task (``problem=``, ``oracle=``).
+
+    Returns all records (resumed ones included).
+
+    Raises:
+      ValueError / FileNotFoundError: bad settings or files, a directory that
+        holds another config, or another writer on the directory — all before
+        any training.
+    """
+    task = build_task(config, **task_kwargs) if task is None else task
+    run_dir = RunDirectory(out_dir)
+    strategies = strategies_of(task)
+    with run_dir.lock():
+        done = runs(run_dir.prepare(config, resume=resume, overwrite=overwrite))
+        if progress is not None:
+            total = len(strategies) * len(config.seeds) * task.expected_cycles()
+            progress.start(total, sum(len(v) for v in done.values()))
+        out = []
+        try:
+            for seed in config.seeds:
+                for strategy in strategies:
+                    out += run_one(task, strategy, seed, run_dir, done.get((strategy, seed), []),
+                                   on_cycle=None if progress is None else progress.update)
+        finally:
+            if progress is not None:
+                progress.close()
+    return out
+

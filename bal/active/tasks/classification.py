@@ -1,0 +1,224 @@
+"""Classification as a task of the loop: an image is the unit, and costs one label.
+
+One cycle (Gal et al. 2017): train the posterior on the labeled set (from
+scratch unless ``warm_start``), evaluate it on the test set, score the pool (or
+a random ``pool_subset`` of it), take the best ``k`` (top-k is budgeted
+selection where every unit costs 1; batch-aware strategies choose the batch
+themselves), and ask the oracle for the labels. The oracle is any function
+``indices -> labels`` (by default the dataset's own labels), so a human
+labeling step can replace it.
+
+The labeled state is a :class:`Labels`: the :class:`bal.data.Pool` split and
+the labels the oracle gave. A ``validation_size`` set is held out of the pool
+(neither labeled nor unlabeled) for early stopping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, NamedTuple
+
+import jax
+import numpy as np
+import optax
+
+from bal import data as bdata
+from bal import metrics as bmetrics
+from bal import posteriors as bposteriors
+from bal.active import strategy as bstrategy
+from bal.active.config import ExperimentConfig
+from bal.predict import predict, predictive
+from bal.train import fit
+
+__all__ = ["Problem", "load_problem", "build_posterior", "ClassificationTask", "Labels", "Oracle"]
+
+Oracle = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """The arrays of one experiment: inputs scaled to [0, 1], ``[N, H, W, C]``."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    num_classes: int
+
+    def oracle(self, indices: np.ndarray) -> np.ndarray:
+        """The default oracle: the dataset's own labels of ``indices``."""
+        return self.train_y[np.asarray(indices)]
+
+
+def _scale(images: np.ndarray) -> np.ndarray:
+    return images.astype(np.float32) / 255.0
+
+
+def load_problem(config: ExperimentConfig) -> Problem:
+    """Load and scale the dataset; build Repeated-MNIST copies when ``repeat > 1``."""
+    train = bdata.load(config.dataset, split="train", data_dir=config.data_dir)
+    test = bdata.load(config.dataset, split="test", data_dir=config.data_dir)
+    x, y = _scale(train.images), train.labels.astype(np.int32)
+    if config.repeat > 1:
+        # Repeated MNIST (Kirsch et al. 2019): every image `repeat` times, each copy
+        # with its own isotropic Gaussian noise; fixed seed so every run sees one pool
+        rng = np.random.default_rng(20190101)
+        copies = [x + config.repeat_noise * rng.standard_normal(x.shape, dtype=np.float32)
+                  for _ in range(config.repeat)]
+        x, y = np.concatenate(copies), np.tile(y, config.repeat)
+    return Problem(x, y, _scale(test.images), test.labels.astype(np.int32), train.num_classes)
+
+
+def build_posterior(config: ExperimentConfig, num_classes: int):
+    kl_weight = config.kl_weight
+    if config.kl_anneal_steps:  # KL warm-up (Sønderby et al. 2016); built once, so jit caches it
+        kl_weight = optax.linear_schedule(0.0, config.kl_weight, config.kl_anneal_steps)
+    return bposteriors.build(
+        config.posterior, config.model, num_classes,
+        num_samples=config.num_samples, num_members=config.num_members,
+        regularization=config.regularization, estimator=config.estimator,
+        kl_weight=kl_weight, train_samples=config.train_samples,
+        model_kwargs=config.model_kwargs,
+    )
+
+
+class Labels(NamedTuple):
+    """The labeled state: the pool split and the oracle's labels (``-1``: not asked)."""
+
+    pool: bdata.Pool
+    y: np.ndarray  # int32 [N]
+
+
+class ClassificationTask:
+    """The :class:`bal.active.kernel.Task` of image classification.
+
+    Everything that can fail (dataset, model, posterior and strategy names,
+    sizes) fails in the constructor, before a run directory is touched.
+    """
+
+    name = "classification"
+
+    def __init__(self, config: ExperimentConfig, *, problem: Problem | None = None,
+                 oracle: Oracle | None = None):
+        self.config = config
+        for name in config.all_strategies:
+            bstrategy.resolve(name, config.acquisition_params)
+        self.problem = load_problem(config) if problem is None else problem
+        self.posterior = build_posterior(config, self.problem.num_classes)
+        self.oracle = self.problem.oracle if oracle is None else oracle
+        self._check_sizes()
+
+    # -- the labeled state -------------------------------------------------
+    def _initial_pool(self, seed: int) -> bdata.Pool:
+        config, problem = self.config, self.problem
+        n = problem.train_y.shape[0]
+        if config.initial_labels + config.validation_size > n:
+            raise ValueError(f"initial_labels={config.initial_labels} (+ validation_size={config.validation_size}) "
+                             f"is larger than the training set ({n} examples)")
+        if config.initial_balanced:
+            per_class, rest = divmod(config.initial_labels, problem.num_classes)
+            if rest or per_class == 0:
+                raise ValueError(
+                    f"a class-balanced initial set needs initial_labels to be a multiple of the "
+                    f"{problem.num_classes} classes; got {config.initial_labels} "
+                    "(or set initial_balanced = false)")
+            pool = bdata.initial_pool(problem.train_y, per_class, seed, num_classes=problem.num_classes)
+        else:
+            pool = bdata.random_pool(n, config.initial_labels, seed)
+        if config.validation_size:  # held out of both: neither labeled nor acquirable
+            rng = np.random.default_rng([seed, 0x7A11D])
+            held_out = rng.choice(pool.unlabeled, config.validation_size, replace=False)
+            pool = bdata.Pool(pool.labeled, np.setdiff1d(pool.unlabeled, held_out), pool.num_examples)
+        return pool
+
+    def _check_sizes(self) -> None:
+        config = self.config
+        pool = self._initial_pool(config.seeds[0])
+        k = config.acquisition_count(pool.num_labeled)
+        available = pool.num_unlabeled if config.pool_subset is None else min(
+            config.pool_subset, pool.num_unlabeled)
+        if (config.cycles or 0) > 0 and k > available:
+            raise ValueError(
+                f"acquisition size {k} is larger than the pool "
+                f"({available} items{' in the scored subset' if config.pool_subset else ''})")
+
+    def initial_labels(self, seed: int) -> Labels:
+        pool = self._initial_pool(seed)
+        y = np.full(pool.num_examples, -1, np.int32)
+        y[pool.labeled] = self.oracle(pool.labeled)
+        return Labels(pool, y)
+
+    def apply(self, labels: Labels, acquired: np.ndarray, strategy: str) -> Labels:
+        y = labels.y.copy()
+        y[acquired] = self.oracle(acquired)
+        return Labels(labels.pool.acquire(acquired), y)
+
+    def counts(self, labels: Labels) -> dict:
+        return {"num_labels": labels.pool.num_labeled}
+
+    # -- one cycle -----------------------------------------------------------
+    def _validation(self, labels: Labels):
+        if self.config.patience is None:
+            return None
+        pool = labels.pool
+        held_out = np.setdiff1d(np.arange(pool.num_examples), np.union1d(pool.labeled, pool.unlabeled))
+        return self.problem.train_x[held_out], self.oracle(held_out)
+
+    def train_and_evaluate(self, keys, labels: Labels, variables, *, seed: int, cycle: int):
+        config, problem, posterior = self.config, self.problem, self.posterior
+        init_key, fit_key, eval_key = keys
+        idx = labels.pool.labeled
+        x_lab, y_lab = problem.train_x[idx], labels.y[idx]
+        if variables is None or not config.warm_start:
+            variables = posterior.init(init_key, x_lab[:1])
+        l2 = 0.0 if config.weight_decay_per_example is None else config.weight_decay_per_example / len(y_lab)
+        result = fit(posterior, variables, x_lab, y_lab, fit_key, num_epochs=config.epochs,
+                     min_steps=config.min_steps, batch_size=config.batch_size,
+                     learning_rate=config.learning_rate, weight_decay=config.weight_decay, l2=l2,
+                     validation=self._validation(labels), patience=config.patience, monitor="accuracy")
+        variables = jax.block_until_ready(result.variables)
+        log_probs = predict(posterior, variables, problem.test_x, eval_key, chunk_size=config.chunk_size,
+                            reduce=predictive)
+        metrics = {m: float(v) for m, v in bmetrics.evaluate(log_probs, problem.test_y).items()}
+        return variables, metrics
+
+    def _num_cycles(self) -> int:
+        """An upper bound on acquisition cycles (the budget may stop earlier)."""
+        return self.config.cycles if self.config.cycles is not None else self.problem.train_y.shape[0]
+
+    def finished(self, labels: Labels, cycle: int, metrics: dict) -> bool:
+        config = self.config
+        return (cycle >= self._num_cycles() or config.acquisition_count(labels.pool.num_labeled) <= 0
+                or labels.pool.num_unlabeled == 0
+                or (config.target_accuracy is not None and metrics["accuracy"] >= config.target_accuracy))
+
+    def acquire(self, key, strategy: str, labels: Labels, variables, *, seed: int, cycle: int):
+        config, pool = self.config, labels.pool
+        candidates = pool.unlabeled
+        if config.pool_subset is not None and config.pool_subset < candidates.size:
+            rng = np.random.default_rng([seed, cycle])
+            candidates = np.sort(rng.choice(candidates, config.pool_subset, replace=False))
+        k = min(config.acquisition_count(pool.num_labeled), candidates.size)
+        select = bstrategy.resolve(strategy, config.acquisition_params)
+        chosen = select(self.posterior, variables, self.problem.train_x, candidates, pool.labeled, k, key,
+                        chunk_size=config.chunk_size, most_informative=config.most_informative)
+        return candidates[np.asarray(chosen)], {}
+
+    def expected_cycles(self) -> int:
+        """Cycles a run will take (for progress / ETA), simulating the acquisition sizes."""
+        config = self.config
+        n = config.initial_labels
+        pool = self.problem.train_y.shape[0] - n - config.validation_size
+        cycles, limit = 0, self._num_cycles()
+        while cycles < limit and pool > 0:
+            k = config.acquisition_count(n)
+            if k <= 0:
+                break
+            k = min(k, pool)
+            n, pool, cycles = n + k, pool - k, cycles + 1
+        return cycles + 1
+
+    @property
+    def keeps_weights(self) -> bool:
+        """Whether a cycle starts from the previous cycle's weights (resume restores them)."""
+        return self.config.warm_start

@@ -1,0 +1,338 @@
+"""Object detection as a task of the loop: the unit is an image, and costs one label (its boxes).
+
+The labeled state is a :class:`bal.data.Pool` of the train images:
+``initial_images`` chosen per seed (the same for every strategy), then the
+images each cycle acquires. One cycle trains the posterior over a CenterNet
+(:mod:`bal.models.centernet`; from a fresh initialisation) on the labeled
+images' packed targets (:meth:`bal.detection.centernet.Targets.packed`, the
+posterior's loss is CenterNet's focal + L1 loss, see
+:func:`build_posterior`), evaluates it on the test split with COCO box AP
+(:func:`bal.detection.metrics.evaluate`) of the boxes decoded from the
+posterior-mean heatmap, scores the unlabeled images with the strategy
+(:mod:`bal.active.detection_config` names them) and takes the top
+``acquisition_images``. Records::
+
+    {"task": "detection", "strategy": "box_bald", "seed": 0, "cycle": 2,
+     "num_labeled_images": 300, "num_labeled_boxes": 912,
+     "map": 0.41, "ap50": 0.72, "ap75": 0.42, "per_class_ap": [...], "ap_car": 0.55, ...,
+     "train_steps": 600, "train_epochs": 32.0, "train_loss": 1.3, "acquired": [...]}
+
+Every random choice is a function of (seed, cycle): the initial images of
+``default_rng([seed, 9])``, the keys of :func:`bal.active.kernel.cycle_key`
+(training, evaluation, acquisition; the second detector of ``disagreement``
+from the acquisition key), so a resumed run replays exactly.
+
+Prediction streams: each chunk's posterior samples ``[S, n, H', W', C + 4]``
+are reduced on the device (:func:`bal.predict.predict` with ``reduce``) to
+decoded detections or to image scores, never held for the whole pool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bal import acquisition
+from bal import data as bdata
+from bal import posteriors as bposteriors
+from bal.acquisition import boxes as box_acq
+from bal.acquisition import dense
+from bal.data.detection import DetectionDataset
+from bal.active.detection_config import DetectionConfig, Strategy, parse_strategy
+from bal.detection import centernet
+from bal.detection.metrics import evaluate as coco_evaluate
+from bal.models.centernet import output_hw, split_outputs
+from bal.predict import Chunk, predict
+from bal.train import fit
+
+__all__ = ["DetectionProblem", "load_detection_problem", "build_posterior", "evaluate_detection",
+           "mean_detections", "heatmap_scores", "box_scores", "DetectionTask", "EVAL_DETECTIONS"]
+
+#: detections per test image for AP (COCO's 100)
+EVAL_DETECTIONS = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectionProblem:
+    """The train (pool) and test splits and the train images' packed CenterNet targets
+    ``float32 [N, H', W', C + 5]`` (encoded once: the oracle's answer for an image)."""
+
+    train: DetectionDataset
+    test: DetectionDataset
+    train_targets: np.ndarray
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.train.class_names
+
+    @property
+    def num_classes(self) -> int:
+        return self.train.num_classes
+
+
+def encode(dataset) -> np.ndarray:
+    """Packed CenterNet targets ``float32 [N, H', W', C + 5]`` of a detection dataset."""
+    return centernet.encode_targets(dataset.boxes, dataset.classes, dataset.valid, num_classes=dataset.num_classes,
+                                    input_hw=dataset.images.shape[1:3]).packed()
+
+
+def load_detection_problem(config: DetectionConfig) -> DetectionProblem:
+    from bal.data.detection import load_road_scenes
+
+    height, width = config.image_size
+    kw = dict(height=height, width=width, seed=config.data_seed, night_fraction=config.night_fraction)
+    train = load_road_scenes("train", config.num_train, **kw)
+    test = load_road_scenes("test", config.num_test, **kw)
+    return DetectionProblem(train, test, encode(train))
+
+
+def _hashable(kwargs: dict) -> dict:
+    """Model options with lists as tuples (TOML / JSON give lists; a Flax module must hash)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+
+
+def build_posterior(config: DetectionConfig, num_classes: int):
+    """The posterior family of ``config`` over a CenterNet, trained with CenterNet's loss on packed
+    targets and predicting its raw outputs ``[S, N, H', W', C + 4]`` (heatmap logits, size, offset)."""
+    return bposteriors.build(
+        config.posterior, config.model, num_classes, num_samples=config.num_samples,
+        num_members=config.num_members, regularization=config.regularization, estimator=config.estimator,
+        kl_weight=config.kl_weight, model_kwargs=_hashable(config.model_kwargs),
+        data_loss=centernet.loss_terms, output_transform=bposteriors.raw_outputs)
+
+
+# ----------------------------------------------------------------------------- decoding
+def _maps(outputs):
+    """Per-sample ``(heatmap probs [S, n, H', W', C], size >= 0, offset)`` of raw outputs."""
+    logits, size, offset = split_outputs(outputs)
+    return jax.nn.sigmoid(logits), jnp.maximum(size, 0.0), offset  # a negative size is no box
+
+
+def decode_mean(outputs, k: int) -> centernet.Detections:
+    """Detections ``[n, k, ...]`` of the posterior mean (of heatmap probabilities, sizes, offsets)."""
+    probs, size, offset = _maps(outputs)
+    return centernet.decode(jnp.mean(probs, 0), jnp.mean(size, 0), jnp.mean(offset, 0), k=k)
+
+
+@functools.lru_cache(maxsize=None)
+def _mean_decoder(k: int):
+    """A stable ``reduce`` (a static argument of the compiled prediction) decoding the posterior mean."""
+
+    def reduce(chunk: Chunk):
+        return decode_mean(chunk.log_probs, k)
+
+    return reduce
+
+
+def mean_detections(posterior, variables, images, key, *, k: int, chunk_size: int) -> centernet.Detections:
+    """Posterior-mean detections of ``images`` (numpy, ``[N, k, ...]``), streamed over chunks."""
+    return predict(posterior, variables, images, key, chunk_size=chunk_size, reduce=_mean_decoder(int(k)))
+
+
+def evaluate_detection(posterior, variables, dataset, key, *, chunk_size: int = 32) -> dict:
+    """COCO AP of the posterior-mean detections (top :data:`EVAL_DETECTIONS` peaks per image):
+    ``map``, ``ap50``, ``ap75``, ``per_class_ap`` (``-1``: class absent from ``dataset``) and
+    ``ap_<class name>`` per class."""
+    dets = mean_detections(posterior, variables, dataset.images, key, k=EVAL_DETECTIONS, chunk_size=chunk_size)
+    finite = np.isfinite(dets.scores) & np.isfinite(dets.boxes).all(axis=-1)
+    valid = finite & (dets.scores > 0)  # peaks only (suppressed cells score 0)
+    boxes = np.where(finite[..., None], dets.boxes, 0.0)
+    scores = np.where(finite, dets.scores, 0.0)
+    m = coco_evaluate(boxes, scores, dets.classes, valid, dataset.boxes, dataset.classes, dataset.valid,
+                      num_classes=dataset.num_classes, max_dets=EVAL_DETECTIONS)
+    out = {"map": float(m.map), "ap50": float(m.ap50), "ap75": float(m.ap75),
+           "per_class_ap": [float(v) for v in m.per_class]}
+    for name, v in zip(dataset.class_names, m.per_class):
+        out[f"ap_{name}"] = float(v)
+    return out
+
+
+# ----------------------------------------------------------------------------- image scores
+def heatmap_scores(outputs, score: str, how: str, q: float = 0.9, classes: tuple = (), strength: float = 1.0):
+    """Location uncertainty of raw outputs ``[S, n, H', W', C + 4]``: image scores ``[n]``.
+
+    The pointwise ``score`` of each cell's per-class Bernoulli ``(p, 1 - p)`` over the samples
+    (:func:`bal.acquisition.dense.pixel_scores`), summed over classes, optionally weighted by the
+    target classes' share of the cell (:func:`bal.acquisition.dense.class_targeted` on
+    :func:`bal.detection.centernet.class_distribution`), reduced over cells by ``how``.
+    """
+    logits = split_outputs(outputs)[0]
+    bernoulli = jnp.stack([jax.nn.log_sigmoid(logits), jax.nn.log_sigmoid(-logits)], axis=-1)
+    u = jnp.sum(dense.pixel_scores(bernoulli, score, validate=False), axis=-1)  # [n, H', W']
+    if classes:
+        dist = centernet.class_distribution(jax.nn.sigmoid(logits))  # [S, n, H', W', C + 1]
+        u = dense.class_targeted(u, jnp.log(dist), classes, strength=strength, validate=False)
+    return dense.reduce_pixels(u, how, q=q)
+
+
+def box_scores(outputs, score: str, how: str, *, k: int, score_threshold: float, iou_threshold: float,
+               weights=(1.0, 1.0, 1.0), classes: tuple = (), strength: float = 1.0):
+    """Box uncertainty of raw outputs ``[S, n, H', W', C + 4]``: image scores ``[n]``.
+
+    Every sample's top-``k`` detections with score ``>= score_threshold`` are matched to the
+    posterior-mean detections (the reference, same threshold) by
+    :func:`bal.acquisition.boxes.box_uncertainty_batch`; class distributions are
+    :func:`bal.detection.centernet.class_distribution` of the per-class heatmap probabilities.
+    """
+    probs, size, offset = _maps(outputs)
+    per_sample = jax.vmap(lambda p, s, o: centernet.decode(p, s, o, k=k))(probs, size, offset)  # [S, n, k, ...]
+    ref = centernet.decode(jnp.mean(probs, 0), jnp.mean(size, 0), jnp.mean(offset, 0), k=k)
+    ref_valid = ref.scores >= score_threshold
+    unc = box_acq.box_uncertainty_batch(
+        per_sample.boxes, centernet.class_distribution(per_sample.class_probs),
+        per_sample.scores >= score_threshold, reference_boxes=ref.boxes, reference_valid=ref_valid,
+        iou_threshold=iou_threshold, validate=False)
+    s = box_acq.image_scores(unc, score, how, weights=weights)
+    if classes:
+        s = box_acq.class_targeted(s, centernet.class_distribution(ref.class_probs), ref_valid, classes,
+                                   strength=strength, validate=False)
+    return s
+
+
+@functools.lru_cache(maxsize=None)
+def _scorer(strategy: Strategy, how: str, q: float, k: int, score_threshold: float, iou_threshold: float,
+            weights: tuple, classes: tuple, strength: float):
+    """A stable ``reduce(chunk) -> [n]`` image scores of a heatmap or box strategy."""
+    classes = classes if strategy.targeted else ()
+
+    def reduce(chunk: Chunk):
+        if strategy.kind == "heatmap":
+            return heatmap_scores(chunk.log_probs, strategy.score, how, q, classes, strength)
+        return box_scores(chunk.log_probs, strategy.score, how, k=k, score_threshold=score_threshold,
+                          iou_threshold=iou_threshold, weights=weights, classes=classes, strength=strength)
+
+    return reduce
+
+
+# ----------------------------------------------------------------------------- the task
+class DetectionTask:
+    """The :class:`bal.active.kernel.Task` of object detection; every unit (image) costs 1."""
+
+    name = "detection"
+    keeps_weights = False  # every cycle trains from a fresh initialisation
+
+    def __init__(self, config: DetectionConfig, *, problem: DetectionProblem | None = None):
+        if not isinstance(config, DetectionConfig):
+            raise ValueError(f"config must be a DetectionConfig; got {type(config).__name__}")
+        self.config = config
+        self.problem = problem = load_detection_problem(config) if problem is None else problem
+        if tuple(problem.train.images.shape[1:3]) != tuple(config.image_size):
+            raise ValueError(f"the problem's images are {problem.train.images.shape[1:3]} but image_size is "
+                             f"{config.image_size}")
+        if len(problem.train) != config.num_train:
+            raise ValueError(f"the problem has {len(problem.train)} train images but num_train is {config.num_train}")
+        expected = (len(problem.train), *output_hw(config.image_size), problem.num_classes + 5)
+        if tuple(problem.train_targets.shape) != expected:
+            raise ValueError(f"train_targets must have shape {list(expected)}; got {list(problem.train_targets.shape)}")
+        for c in config.target_classes:
+            if not 0 <= c < problem.num_classes:
+                raise ValueError(f"target class {c} is out of range: the dataset has classes "
+                                 f"0..{problem.num_classes - 1} ({', '.join(problem.class_names)})")
+        self.posterior = build_posterior(config, problem.num_classes)
+        self.strategies = {s: parse_strategy(s) for s in config.strategies}
+        self._cycle0 = {}  # seed -> (variables, metrics): cycle 0 is the same for every strategy
+
+    @property
+    def all_strategies(self) -> tuple[str, ...]:
+        return self.config.strategies
+
+    def expected_cycles(self) -> int:
+        return self.config.cycles + 1
+
+    # -- the labeled state ---------------------------------------------------
+    def initial_labels(self, seed: int) -> bdata.Pool:
+        n = self.config.num_train
+        rng = np.random.default_rng([int(seed), 9])
+        labeled = np.sort(rng.choice(n, self.config.initial_images, replace=False))
+        return bdata.Pool(labeled, np.setdiff1d(np.arange(n), labeled), n)
+
+    def apply(self, pool: bdata.Pool, acquired, strategy: str) -> bdata.Pool:
+        return pool.acquire(np.asarray(acquired, np.int64))
+
+    def counts(self, pool: bdata.Pool) -> dict:
+        return {"num_labeled_images": pool.num_labeled,
+                "num_labeled_boxes": int(self.problem.train.valid[pool.labeled].sum())}
+
+    # -- one cycle -----------------------------------------------------------
+    def train(self, init_key, fit_key, labeled: np.ndarray):
+        """A posterior trained on the ``labeled`` images: ``(variables, fields)``."""
+        config, posterior = self.config, self.posterior
+        x, y = self.problem.train.images[labeled], self.problem.train_targets[labeled]
+        variables = posterior.init(init_key, x[:1])
+        result = fit(posterior, variables, x, y, fit_key, num_epochs=config.epochs, num_steps=config.steps,
+                     min_steps=config.min_steps if config.epochs is not None else 0,
+                     batch_size=config.batch_size, learning_rate=config.learning_rate,
+                     weight_decay=config.weight_decay)
+        steps = int(result.history[-1]["step"])
+        batch = min(config.batch_size, len(labeled))
+        fields = {"train_steps": steps, "train_epochs": round(steps * batch / len(labeled), 4),
+                  "train_loss": float(result.history[-1]["loss"])}
+        return jax.block_until_ready(result.variables), fields
+
+    def train_and_evaluate(self, keys, pool: bdata.Pool, variables, *, seed: int, cycle: int):
+        if cycle == 0 and seed in self._cycle0:
+            return self._cycle0[seed]
+        init_key, fit_key, eval_key = keys
+        variables, fields = self.train(init_key, fit_key, pool.labeled)
+        metrics = evaluate_detection(self.posterior, variables, self.problem.test, eval_key,
+                                     chunk_size=self.config.chunk_size)
+        out = (variables, {**fields, **metrics})
+        if cycle == 0:
+            self._cycle0[seed] = out
+        return out
+
+    def finished(self, pool: bdata.Pool, cycle: int, metrics: dict) -> bool:
+        return cycle >= self.config.cycles or pool.num_unlabeled == 0
+
+    def scores(self, key, strategy: str, pool: bdata.Pool, variables) -> np.ndarray:
+        """Image scores ``float32 [num_train]`` of ``strategy`` (NaN for labeled images: never chosen)."""
+        config, parsed = self.config, self.strategies[strategy]
+        images, candidates = self.problem.train.images, pool.unlabeled
+        out = np.full(config.num_train, np.nan, np.float32)
+        if candidates.size == 0:
+            return out
+        if parsed.kind == "random":
+            out[candidates] = np.asarray(jax.random.uniform(key, (config.num_train,)))[candidates]
+            return out
+        classes = tuple(int(c) for c in config.target_classes) if parsed.targeted else ()
+        if parsed.kind == "disagreement":
+            out[candidates] = self._disagreement(key, pool, variables, classes)
+            return out
+        reduce = _scorer(parsed, config.reduction, float(config.q), int(config.max_detections),
+                         float(config.score_threshold), float(config.iou_threshold),
+                         tuple(float(w) for w in config.box_weights), classes, float(config.target_strength))
+        s = predict(self.posterior, variables, images[candidates], key, chunk_size=config.chunk_size, reduce=reduce)
+        out[candidates] = np.asarray(s, np.float32)
+        return out
+
+    def second_model(self, key, pool: bdata.Pool):
+        """The second detector of ``disagreement``: trained like the cycle's from keys of ``key``."""
+        init_key, fit_key = jax.random.split(jax.random.fold_in(key, 1))
+        return self.train(init_key, fit_key, pool.labeled)[0]
+
+    def _disagreement(self, key, pool: bdata.Pool, variables, classes: tuple) -> np.ndarray:
+        config = self.config
+        other = self.second_model(key, pool)
+        x = self.problem.train.images[pool.unlabeled]
+        k, thr = int(config.max_detections), float(config.score_threshold)
+        a = mean_detections(self.posterior, variables, x, key, k=k, chunk_size=config.chunk_size)
+        b = mean_detections(self.posterior, other, x, key, k=k, chunk_size=config.chunk_size)
+        valid_a, valid_b = a.scores >= thr, b.scores >= thr
+        s = box_acq.disagreement(a.boxes, a.classes, valid_a, b.boxes, b.classes, valid_b, config.iou_threshold)
+        if classes:
+            s = box_acq.class_targeted(s, centernet.class_distribution(a.class_probs), valid_a, classes,
+                                       strength=config.target_strength, validate=False)
+        return np.asarray(s, np.float32)
+
+    def acquire(self, key, strategy: str, pool: bdata.Pool, variables, *, seed: int, cycle: int):
+        k = min(self.config.acquisition_images, pool.num_unlabeled)
+        if k == 0:
+            return np.zeros(0, np.int64), {}
+        scores = self.scores(key, strategy, pool, variables)
+        chosen = np.asarray(acquisition.top_k(None, jnp.asarray(scores), k), np.int64)
+        return chosen, {}
+
