@@ -57,3 +57,23 @@ def check_inputs(x, name: str = "inputs") -> None:
         raise ValueError(f"{name} must have shape [N, ...features]; got shape {list(np.shape(x))}")
     if not bool(np.isfinite(np.asarray(x, np.float32) if str(x.dtype) == "bfloat16" else x).all()):
         raise ValueError(f"{name} hold NaN or infinite values")
+
+
+class input_shape_errors:
+    """Turn flax's parameter-shape error (inputs that do not fit the variables,
+    e.g. 28x28 images for a model initialised on 8x8) into a one-line ``ValueError``."""
+
+    def __init__(self, x_shape):
+        self.x_shape = tuple(x_shape)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb):
+        from flax.errors import ScopeParamShapeError
+
+        if kind is not None and issubclass(kind, ScopeParamShapeError):
+            detail = str(err).split("(https://")[0].strip()
+            raise ValueError(f"inputs of shape {list(self.x_shape)} do not fit the model's variables "
+                             f"({detail})") from None
+        return False

@@ -106,9 +106,6 @@ def _cmd_run(args) -> int:
     from bal.active.progress import Progress
     from bal.active.run import run
     from bal.report import format_summary, summarize, write_report
-    from bal.runtime import relaunch_with_huge_pages
-
-    relaunch_with_huge_pages()  # glibc's huge-page tunable, read only at process start
 
     settings = load_config(args.config) if args.config else {}
     flags = {field.name: getattr(args, field.name) for field, _, _ in _setting_fields()
@@ -229,6 +226,10 @@ def console_main() -> None:
     compile thread of an interrupted run is still going."""
     import os
 
+    if sys.argv[1:2] == ["run"]:  # glibc's huge-page tunable is read only at process start
+        from bal.runtime import relaunch_with_huge_pages
+
+        relaunch_with_huge_pages()
     try:
         code = main()
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside main's handler

@@ -34,7 +34,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from bal.metrics import predictive_log_probs
-from bal.checks import check_inputs
+from bal.checks import check_inputs, input_shape_errors
 
 __all__ = ["Chunk", "default_chunk_size", "predict", "predictive", "pool_mesh"]
 
@@ -170,7 +170,11 @@ def predict(
         if valid < chunk:  # pad the last chunk: one compiled shape for every chunk
             pad = xp.zeros((chunk - valid,) + part.shape[1:], part.dtype)
             part = xp.concatenate([part, pad])
-        out = run(variables, jax.device_put(part, data_sharding), key, start, reduce_args)
+        if pending is None:  # the first chunk compiles: a shape mismatch shows here
+            with input_shape_errors(x.shape):
+                out = run(variables, jax.device_put(part, data_sharding), key, start, reduce_args)
+        else:
+            out = run(variables, jax.device_put(part, data_sharding), key, start, reduce_args)
         # dispatch is asynchronous: copy the previous chunk to the host while this one runs,
         # so at most two chunks of outputs live on the device
         if pending is not None:

@@ -35,7 +35,7 @@ import optax
 
 from bal.predict import predict, predictive
 from bal import metrics as bmetrics
-from bal.checks import IGNORE_LABEL, check_inputs
+from bal.checks import IGNORE_LABEL, check_inputs, input_shape_errors
 
 __all__ = ["FitResult", "fit", "make_optimizer", "steps_per_epoch", "check_labeled", "check_targets",
            "check_inputs"]
@@ -291,8 +291,9 @@ def fit(
         sums = None
         steps = min(epoch_steps, total_steps - done)
         for s in range(steps):
-            state, aux = step_fn(state, x_dev, y_dev, perm, s * bsz, n, float(l2), step_root,
-                                 float(num_train))
+            with input_shape_errors(x.shape):
+                state, aux = step_fn(state, x_dev, y_dev, perm, s * bsz, n, float(l2), step_root,
+                                     float(num_train))
             sums = aux if sums is None else jax.tree.map(jnp.add, sums, aux)
         done += steps
         record = {"epoch": epoch, "step": done}

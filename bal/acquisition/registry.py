@@ -135,8 +135,10 @@ def _stochastic(score_name: str, **params) -> Strategy:
     mode, coldness = p["mode"], p["coldness"]
     if mode not in MODES:
         raise ValueError(f"unknown stochastic mode {mode!r}; valid modes: {list(MODES)}")
-    if isinstance(coldness, (int, float)) and not coldness >= 0:
-        raise ValueError(f"coldness (β) must be >= 0 (0 = uniform, large = top-k); got {coldness!r}")
+    if (isinstance(coldness, bool) or not isinstance(coldness, (int, float))
+            or not 0 <= coldness < float("inf")):
+        raise ValueError(f"coldness (β) of {mode}_{score_name} must be a finite number >= 0 (0 = uniform, large = top-k); "
+                         f"got {coldness!r}")
     base = _scores.SCORES[score_name]
     name = f"{mode}_{score_name}"
 

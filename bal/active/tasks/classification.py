@@ -16,6 +16,7 @@ the labels the oracle gave. A ``validation_size`` set is held out of the pool
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 from typing import Callable, NamedTuple
 
 import jax
@@ -101,6 +102,12 @@ class ClassificationTask:
     def __init__(self, config: ExperimentConfig, *, problem: Problem | None = None,
                  oracle: Oracle | None = None):
         self.config = config
+        from bal.nn.estimators import check_estimator
+
+        check_estimator(config.estimator)  # checked for every family: a typo is never silently ignored
+        if config.data_dir is not None and pathlib.Path(config.data_dir).exists() \
+                and not pathlib.Path(config.data_dir).is_dir():
+            raise ValueError(f"data_dir {config.data_dir} is a file, not a directory")
         for name in config.all_strategies:
             bstrategy.resolve(name, config.acquisition_params)
         self.problem = load_problem(config) if problem is None else problem
@@ -149,9 +156,10 @@ class ClassificationTask:
         return Labels(pool, y)
 
     def apply(self, labels: Labels, acquired: np.ndarray, strategy: str) -> Labels:
+        pool = labels.pool.acquire(acquired)  # checks the indices before the oracle sees them
         y = labels.y.copy()
         y[acquired] = self.oracle(acquired)
-        return Labels(labels.pool.acquire(acquired), y)
+        return Labels(pool, y)
 
     def counts(self, labels: Labels) -> dict:
         return {"num_labels": labels.pool.num_labeled}
