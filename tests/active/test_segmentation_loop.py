@@ -170,9 +170,21 @@ def test_pretrained_checkpoint_starts_every_cycle(problem, tmp_path):
     path = checkpoint.save(tmp_path / "ckpt", {"variables": variables})
     restored = load_pretrained(path, post, problem.train_images[:1])
     assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.all(a == b)), restored, variables))
-    records = run_segmentation(dataclasses.replace(config, pretrained=str(path)), tmp_path / "run",
-                               problem=problem)
+    # a learning rate of 1e-30 leaves the weights as they start: the record must then be the
+    # checkpoint's own test metrics, not those of a fresh initialisation
+    frozen = dataclasses.replace(config, pretrained=str(path), learning_rate=1e-30)
+    records = run_segmentation(frozen, tmp_path / "run", problem=problem)
     assert len(records) == 1 and records[0]["final"]
+    from bal.active import kernel
+    from bal.active.tasks.segmentation import evaluate_segmentation
+
+    eval_key = jax.random.split(kernel.cycle_key(0, 0), 4)[2]
+    own = evaluate_segmentation(post, variables, problem.test_images, problem.test_masks, eval_key,
+                                num_samples=config.num_samples, chunk_size=config.chunk_size)
+    assert records[0]["mean_iou"] == pytest.approx(own["mean_iou"], abs=1e-6)
+    assert records[0]["nll"] == pytest.approx(own["nll"], rel=1e-5)
+    fresh = run_segmentation(dataclasses.replace(config, learning_rate=1e-30), tmp_path / "fresh", problem=problem)
+    assert fresh[0]["nll"] != pytest.approx(own["nll"], rel=1e-3)
     with pytest.raises(FileNotFoundError, match="no pretrained checkpoint"):
         run_segmentation(dataclasses.replace(config, pretrained=str(tmp_path / "nope")), tmp_path / "r2",
                          problem=problem)

@@ -53,4 +53,4 @@ def test_mnist_1000_labels_reaches_90_percent(family, real_data):
 def test_digits_beats_chance_widely(family):
     data = _split("digits", None, 300)
     metrics = _train_and_test(family, "mlp", data, epochs=30, num_samples=4)
-    assert metrics["accuracy"] >= 0.6, metrics  # chance is 0.1
+    assert metrics["accuracy"] >= 0.85, metrics  # chance is 0.1; a broken KL weight or estimator stays below

@@ -132,7 +132,7 @@ def test_each_family_learns_blobs(name):
     lp = post.predict(res.variables, xt, jax.random.key(2))
     from bal.metrics import evaluate
 
-    assert evaluate(lp, yt)["accuracy"] > 0.7  # chance is 1/3
+    assert evaluate(lp, yt)["accuracy"] > 0.85  # chance is 1/3; the families reach 0.89-0.95
     assert res.history[-1]["loss"] < res.history[0]["loss"]
 
 
