@@ -10,7 +10,6 @@ import pathlib
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from bal.active.config import config_from_dict, load_config

@@ -9,7 +9,6 @@ values); the CLI cases cover files, directories and resumed runs.
 import dataclasses
 import json
 import math
-import os
 import pathlib
 import signal
 import subprocess
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 
 from bal import cli
-from bal.active.config import ExperimentConfig, config_class
+from bal.active.config import ExperimentConfig
 from bal.active.segmentation.config import SegmentationConfig
 
 CONFIG_CLASSES = (ExperimentConfig, SegmentationConfig)

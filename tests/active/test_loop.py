@@ -15,6 +15,8 @@ from bal.active.run import run as run_experiment
 from bal.active.results import read_records
 from bal.report import format_summary, labels_to_reach, plot_learning_curves, summarize
 
+from .interrupt import Stop, StopAfter
+
 FAST = dict(dataset="digits", model="mlp", posterior="mc_dropout", num_samples=5,
             strategies=("bald",), seeds=(0,), cycles=3, epochs=8, initial_labels=20,
             acquisition_size=10, quiet=True)
@@ -197,24 +199,6 @@ def test_warm_start_resumes_from_the_saved_weights(tmp_path):
     reference = run_experiment(config, tmp_path / "straight")
     cold = run_experiment(ExperimentConfig(**{**FAST, "cycles": 3, "include_random": False}), tmp_path / "cold")
     assert _strip(cold)[1:] != _strip(reference)[1:]  # the carried weights change the results
-
-    class Stop(Exception):
-        pass
-
-    class StopAfter:
-        def __init__(self, n):
-            self.n = n
-
-        def start(self, total, done=0):
-            pass
-
-        def update(self, record):
-            self.n -= 1
-            if self.n == 0:
-                raise Stop
-
-        def close(self):
-            pass
 
     out = tmp_path / "killed"
     with pytest.raises(Stop):

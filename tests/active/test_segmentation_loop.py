@@ -32,6 +32,8 @@ def _initial_mask(config, shape, seed):
     return SegmentationTask(config, problem=problem).initial_labels(seed)
 from bal.predict import predict
 
+from .interrupt import Stop, StopAfter
+
 # 16 x 24 images, a 2 x 3 grid of 8 x 8 crops: one image = 384 px = 6 crops
 TINY = SegmentationConfig(
     num_train=8, num_test=4, image_size=(16, 24), model_kwargs={"width": 2, "depth": 1}, num_samples=2,
@@ -130,24 +132,6 @@ def test_labeled_crops_score_nan_and_streamed_scores_match_direct(problem):
 
 def test_resume_after_an_interruption_gives_identical_records(problem, full_run, tmp_path):
     _, reference = full_run
-
-    class Stop(Exception):
-        pass
-
-    class StopAfter:
-        def __init__(self, n):
-            self.n = n
-
-        def start(self, total, done=0):
-            pass
-
-        def update(self, record):
-            self.n -= 1
-            if self.n == 0:
-                raise Stop
-
-        def close(self):
-            pass
 
     out = tmp_path / "run"
     with pytest.raises(Stop):
