@@ -20,8 +20,10 @@ import typing
 __all__ = ["main"]
 
 QUICKSTART_DIR = "runs/quickstart"
-#: the offline quickstart (no dataset setting): sized to finish in about two minutes on 2 cores
-QUICKSTART = dict(dataset="digits", model="mlp", posterior="mc_dropout", strategies=["bald"],
+#: the offline quickstart (no dataset setting): sized to finish in about two minutes on 2 cores.
+#: Margin and BALD over MC-dropout predictions against random, 3 seeds; measured over 5 seeds,
+#: margin beat random's learning-curve AUC in 5/5 seeds and BALD in 4/5 (issue 14)
+QUICKSTART = dict(dataset="digits", model="mlp", posterior="mc_dropout", strategies=["margin", "bald"],
                   seeds=[0, 1, 2], initial_labels=20, acquisition_size=10, cycles=8, epochs=300,
                   num_samples=10)
 
@@ -121,8 +123,10 @@ def _cmd_run(args) -> int:
               f"strategies {', '.join(config.all_strategies)}, seeds {list(config.seeds)} -> {out}")
     progress = Progress(quiet=config.quiet)
     records = run(config, out, resume=args.resume, overwrite=args.overwrite, progress=progress)
-    print(format_summary(summarize(records, args.thresholds)))
-    summary, plot = write_report(out, args.thresholds)
+    # the quickstart's 100 labels of digits sit below 95 %: compare where random gets to
+    thresholds = args.thresholds or ([0.85, 0.90] if quickstart else [0.90, 0.95])
+    print(format_summary(summarize(records, thresholds)))
+    summary, plot = write_report(out, thresholds)
     print(f"plot: {plot}")
     print(f"summary: {summary}")
     print(f"results: {out / 'results.jsonl'}")
@@ -158,6 +162,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bal.cli_labeling import add_commands as add_labeling_commands
+
     parser = _Parser(
         prog="bal", description="Bayesian deep active learning in JAX/Flax.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -176,8 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "for the quickstart, else runs/experiment)")
     p.add_argument("--resume", action="store_true", help="continue the runs in --out")
     p.add_argument("--overwrite", action="store_true", help="discard results already in --out")
-    p.add_argument("--thresholds", type=float, nargs="+", default=[0.90, 0.95],
-                   help="accuracies for the summary table (default: 0.90 0.95)")
+    p.add_argument("--thresholds", type=float, nargs="+", default=None,
+                   help="accuracies for the summary table (default: 0.90 0.95; quickstart 0.85 0.90)")
     _add_setting_flags(p)
     p.set_defaults(func=_cmd_run)
 
@@ -196,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accuracy, nll, ece or brier (segmentation: mean_iou, pixel_accuracy); "
                         "default: accuracy, or mean_iou for segmentation runs")
     p.set_defaults(func=_cmd_plot)
+    add_labeling_commands(sub)
     return parser
 
 

@@ -23,6 +23,9 @@ __all__ = ["Config", "ExperimentConfig", "load_config", "config_from_dict", "TAS
 #: settings that may differ between an interrupted run and its ``--resume``
 RUNTIME_ONLY = ("quiet", "chunk_size")
 
+#: who labels acquisitions (``oracle``): the dataset's own labels, or people (:mod:`bal.labeling`)
+ORACLES = ("dataset", "human")
+
 #: the largest seed (numpy's SeedSequence and jax keys both take it)
 MAX_SEED = 2**32 - 1
 
@@ -160,6 +163,7 @@ HELP = {
     "learning_rate": "Adam(W) learning rate",
     "weight_decay": "AdamW weight decay",
     "warm_start": "continue from the previous cycle's weights instead of a fresh init",
+    "oracle": "who labels acquisitions: dataset (its labels) or human (pause; bal queries export / labels import)",
     "seeds": "one run per seed and strategy",
     "chunk_size": "pool items per prediction chunk (memory S * chunk * C floats; none: 128 on the CPU, 2048 otherwise)",
     "quiet": "no progress display",
@@ -204,6 +208,10 @@ class ExperimentConfig(Config):
       code with 3.5), validation_size and patience (a labeled validation set
       held out of the pool, early stopping on its accuracy), kl_weight,
       kl_anneal_steps and train_samples (the variational ELBO), warm_start.
+    Labeling:
+      oracle: "dataset" (the dataset's own labels, the default) or "human": a
+        run pauses after each cycle until people label its queries
+        (``bal queries export`` / ``bal labels import``, :mod:`bal.labeling`).
     Runs:
       seeds: one run per seed and strategy; chunk_size: pool items per
         prediction chunk (None: :func:`bal.predict.default_chunk_size`); quiet: no progress display.
@@ -247,6 +255,7 @@ class ExperimentConfig(Config):
     kl_anneal_steps: int = 0
     train_samples: int = 1
     warm_start: bool = False
+    oracle: str = "dataset"
     seeds: tuple[int, ...] = (0, 1, 2)
     chunk_size: int | None = None
     quiet: bool = False
@@ -305,6 +314,8 @@ class ExperimentConfig(Config):
             raise ValueError("patience needs validation_size > 0 and must be >= 0")
         if self.weight_decay_per_example is not None and not self.weight_decay_per_example >= 0:
             raise ValueError(f"weight_decay_per_example must be >= 0; got {self.weight_decay_per_example}")
+        if self.oracle not in ORACLES:
+            raise ValueError(f"oracle must be one of {', '.join(ORACLES)}; got {self.oracle!r}")
         if self.chunk_size is not None and self.chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1 (or None for the backend default); got {self.chunk_size}")
 

@@ -3,6 +3,7 @@
     state = init(task, seed)                       # the initial labels, no model yet
     state, info = step(task, strategy, state)      # train, evaluate, score, select, label
     state = replay(task, strategy, state, acquired)  # a recorded cycle's acquisitions (resume)
+    state, n = receive(task, state, answers)       # a human oracle's labels (tasks that queue)
 
 A *task* (classification, segmentation, ...) owns everything that depends on
 what a label is: the labeled state (a :class:`bal.data.Pool` of images, a
@@ -17,6 +18,11 @@ c)``, so a cycle's outcome is a function of (seed, cycle, labeled state, and,
 with warm starts, the previous cycle's weights) alone. That is what makes a
 resumed run exact: ``replay`` folds ``apply`` over the recorded acquisitions
 and the run continues as if it had never stopped.
+
+A task whose oracle is people (:class:`bal.labeling.oracle.HumanTask`) only
+queues the acquired units in ``apply``; ``receive`` labels the queued units
+whose answers have arrived, a pure function of the state and the answers
+(the driver decides which answers a cycle sees, and when a run pauses).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any, NamedTuple, Protocol
 import jax
 import numpy as np
 
-__all__ = ["Task", "LoopState", "CycleInfo", "init", "step", "replay", "cycle_key"]
+__all__ = ["Task", "LoopState", "CycleInfo", "init", "step", "replay", "receive", "cycle_key"]
 
 
 class Task(Protocol):
@@ -55,6 +61,10 @@ class Task(Protocol):
 
     def counts(self, labels: Any) -> dict:
         """Record fields describing the labeled state (e.g. ``num_labels``)."""
+
+    # Optional, for tasks whose oracle answers later (people): ``apply`` queues the units and
+    # ``receive(labels, answers) -> (labels, number labeled)`` labels the queued units ``answers``
+    # (``{unit: label}``) holds.
 
 
 class LoopState(NamedTuple):
@@ -85,6 +95,15 @@ def replay(task: Task, strategy: str, state: LoopState, acquired) -> LoopState:
     acquired = np.asarray(acquired, np.int64)
     labels = task.apply(state.labels, acquired, strategy) if acquired.size else state.labels
     return state._replace(cycle=state.cycle + 1, labels=labels)
+
+
+def receive(task: Task, state: LoopState, answers) -> tuple[LoopState, int]:
+    """The state with the queued units that ``answers`` (``{unit: label}``) holds labeled, and how
+    many (tasks without a queue: the state unchanged, 0)."""
+    if not hasattr(task, "receive"):
+        return state, 0
+    labels, received = task.receive(state.labels, answers)
+    return state._replace(labels=labels), int(received)
 
 
 def step(task: Task, strategy: str, state: LoopState) -> tuple[LoopState, CycleInfo]:

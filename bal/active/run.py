@@ -7,6 +7,16 @@ is touched), takes the directory's writer lock, replays the runs recorded in
 recorded acquisitions, plus the saved weights of warm-started runs), then
 steps each run to its end, appending one record per cycle. Runs go seed-major,
 so an interrupted experiment holds every strategy for the seeds it finished.
+
+With ``oracle = "human"`` (:mod:`bal.labeling`) the task is wrapped in a
+:class:`bal.labeling.oracle.HumanTask`: a run receives the labels people
+imported into the run directory's label store before each cycle, and
+**pauses** (stops stepping, its queries written to ``pending_queries.json``)
+when it waits on queried units and no new label has arrived. Its records are
+the dataset-oracle run's; the replay gives each recorded cycle exactly the
+label batches imported before it (a batch holds the record count of its
+import). ``run`` returns as usual; :func:`bal.labeling.pending_notice` says
+what is awaited.
 """
 
 from __future__ import annotations
@@ -25,12 +35,37 @@ def strategies_of(task) -> tuple[str, ...]:
     return config.all_strategies if hasattr(config, "all_strategies") else tuple(config.strategies)
 
 
-def _replay(task, strategy: str, seed: int, records: list[dict], run_dir: RunDirectory) -> kernel.LoopState:
+def _human(task, config, run_dir: RunDirectory):
+    """``task`` wrapped for people as its oracle when the config says so."""
+    if getattr(config, "oracle", "dataset") != "human" or getattr(task, "human", False):
+        return task
+    from bal.labeling.oracle import HumanTask
+
+    return HumanTask(task, run_dir.path)
+
+
+def _positions(records: list[dict]) -> dict[tuple[str, int, int], int]:
+    """Each record's line in ``results.jsonl`` (human oracle: which label batches it saw)."""
+    return {(r["strategy"], r["seed"], r["cycle"]): i for i, r in enumerate(records)}
+
+
+def _next_position(run_dir: RunDirectory) -> int:
+    """The line the next record takes in ``results.jsonl`` (a torn tail was dropped by ``prepare``)."""
+    return run_dir.results_path.read_bytes().count(b"\n") if run_dir.results_path.exists() else 0
+
+
+def _replay(task, strategy: str, seed: int, records: list[dict], run_dir: RunDirectory,
+            positions: dict | None = None) -> kernel.LoopState:
     state = kernel.init(task, seed)
+    human = getattr(task, "human", False)
+    if human and positions is None:
+        positions = _positions(run_dir.records() if run_dir.results_path.exists() else [])
     for r in records:
         where = f"{run_dir.results_path}: record of cycle {r['cycle']} ({strategy}, seed {seed})"
         if r["cycle"] != state.cycle:
             raise ValueError(f"{where} follows cycle {state.cycle - 1}: a cycle is missing or repeated")
+        if human:  # the labels imported before this cycle ran
+            state, _ = kernel.receive(task, state, task.answers(positions[(strategy, seed, r["cycle"])]))
         expected = task.counts(state.labels)
         for k, v in expected.items():
             if k in r and r[k] != v:
@@ -46,19 +81,37 @@ def _replay(task, strategy: str, seed: int, records: list[dict], run_dir: RunDir
 
 
 def run_one(task, strategy: str, seed: int, run_dir: RunDirectory, done: list[dict],
-            on_cycle: Callable[[dict], None] | None = None) -> list[dict]:
-    """Run (or resume) one strategy with one seed; returns all its records."""
+            on_cycle: Callable[[dict], None] | None = None, positions: dict | None = None) -> list[dict]:
+    """Run (or resume) one strategy with one seed; returns all its records (a run with a
+    human oracle returns when it pauses for labels)."""
     records = list(done)
-    state = _replay(task, strategy, seed, records, run_dir)
+    state = _replay(task, strategy, seed, records, run_dir, positions)
+    human, stepped = getattr(task, "human", False), False
     while not state.final:
+        if human:  # the labels imported so far; pause when waiting on people and none is new
+            state, received = kernel.receive(task, state, task.answers(_next_position(run_dir)))
+            if not received and task.awaiting(state.labels):
+                break
         state, info = kernel.step(task, strategy, state)
+        stepped = True
         if task.keeps_weights and not state.final:  # a warm start resumes from these weights
             run_dir.save_weights(strategy, seed, info.record["cycle"], state.variables)
         run_dir.append(info.record)
         records.append(info.record)
         if on_cycle is not None:
             on_cycle(info.record)
+    if human:
+        task.pause(strategy, seed, state, records, fresh=stepped)
     return records
+
+
+def _restart_labeling(run_dir: RunDirectory) -> None:
+    """A run directory without records (new, or ``--overwrite``): no query is pending any more;
+    stored human labels are kept for the new runs, seen from their first cycle."""
+    from bal.labeling import state
+
+    (run_dir.path / state.PENDING).unlink(missing_ok=True)
+    state.LabelStore(run_dir.path).rebase()
 
 
 def run(config, out_dir, *, resume: bool = False, overwrite: bool = False, task=None,
@@ -73,7 +126,8 @@ def run(config, out_dir, *, resume: bool = False, overwrite: bool = False, task=
       progress: optional object with ``start(total, done)``, ``update(record)``, ``close()``.
       task_kwargs: passed to the task (``problem=``, ``oracle=``).
 
-    Returns all records (resumed ones included).
+    Returns all records (resumed ones included). With ``oracle = "human"`` a run
+    that awaits labels has stopped early; ``pending_queries.json`` lists them.
 
     Raises:
       ValueError / FileNotFoundError: bad settings or files, a directory that
@@ -82,9 +136,13 @@ def run(config, out_dir, *, resume: bool = False, overwrite: bool = False, task=
     """
     task = build_task(config, **task_kwargs) if task is None else task
     run_dir = RunDirectory(out_dir)
+    task = _human(task, config, run_dir)
     strategies = strategies_of(task)
     with run_dir.lock():
-        done = runs(run_dir.prepare(config, resume=resume, overwrite=overwrite))
+        recorded = run_dir.prepare(config, resume=resume, overwrite=overwrite)
+        if overwrite or not recorded:
+            _restart_labeling(run_dir)
+        done, positions = runs(recorded), _positions(recorded)
         if progress is not None:
             total = len(strategies) * len(config.seeds) * task.expected_cycles()
             progress.start(total, sum(len(v) for v in done.values()))
@@ -93,7 +151,8 @@ def run(config, out_dir, *, resume: bool = False, overwrite: bool = False, task=
             for seed in config.seeds:
                 for strategy in strategies:
                     out += run_one(task, strategy, seed, run_dir, done.get((strategy, seed), []),
-                                   on_cycle=None if progress is None else progress.update)
+                                   on_cycle=None if progress is None else progress.update,
+                                   positions=positions)
         finally:
             if progress is not None:
                 progress.close()

@@ -1,0 +1,423 @@
+"""Labels read back from labeling tools into a run's label store (``bal labels import``).
+
+Three formats, joined to pool items on ``pool_index`` / ``index`` when the file
+carries it, else on the file name ``pool_<index>.png`` (anywhere at the end of
+a path or URL, so tool prefixes such as Label Studio's upload hash are fine):
+
+* **Label Studio JSON export** — a list of tasks
+  ``{"id": 1, "data": {"image": ..., "pool_index": 123}, "annotations": [{"result": [...],
+  "was_cancelled": false, "ground_truth": false, ...}], ...}`` (``completions``
+  of old versions too). Cancelled (skipped) annotations are ignored. A
+  classification label is the one ``choices`` result of an annotation
+  (``{"type": "choices", "value": {"choices": ["7"]}}``); detection labels are
+  the ``rectanglelabels`` results (``x, y, width, height`` in percent of
+  ``original_width`` / ``original_height``). Several annotations of one task
+  must agree, or one must be marked ground truth. A task without an
+  annotation is unlabeled. The JSON-MIN export (flat objects with the
+  ``label`` control's value beside the data fields) works too.
+* **COCO instances** — ``images`` / ``annotations`` / ``categories``, categories
+  joined on their names. Classification: an image's annotations must name a
+  single category (no annotation: unlabeled). Detection: every listed image is
+  labeled with its boxes (possibly none). Annotations with a ``score`` are
+  model predictions (as ``bal queries export`` writes them) and are refused.
+* **CSV** — a header with ``label`` and ``index`` and/or ``file_name``
+  (``bal queries export`` writes ``index,file_name,rank,score,label``); an empty
+  ``label`` is unlabeled. Classification only.
+
+Classes are given by name (exact, then ignoring case) or by index.
+:func:`import_labels` checks the whole file against the run before anything is
+written, and every problem is one line naming the file and the entry: labels
+of items that were not queried, unknown classes, an item twice in the file,
+an item already labeled, conflicting annotations, corrupt files. Queries the
+file does not label are not an error (partial imports): they are counted and
+stay queued. The labels are then appended to the store as one batch,
+all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import pathlib
+from typing import Any
+
+from bal.labeling import state as lstate
+from bal.labeling.state import parse_class
+
+__all__ = ["IMPORT_FORMATS", "Entry", "Imported", "read_labels", "import_labels", "detect_format"]
+
+IMPORT_FORMATS = lstate.IMPORT_FORMATS
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    index: int
+    label: Any  # class index, or a list of boxes {"bbox": [x0, y0, x1, y1], "class": c}
+    where: str  # e.g. "task 3 (pool_000123.png)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Imported:
+    path: pathlib.Path
+    format: str
+    batch: int
+    imported: int  # labels added
+    missing: int  # queries still awaiting a label
+    unlabeled_entries: int  # entries of the file without a label
+
+
+class _Fail(ValueError):
+    pass
+
+
+def _load_text(path: pathlib.Path) -> str:
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise _Fail(f"{path}: is a directory, not a labels file") from None
+    except FileNotFoundError:
+        raise FileNotFoundError(f"labels file {path} does not exist") from None
+    except OSError as err:
+        raise _Fail(f"{path}: cannot read it ({err.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise _Fail(f"{path}: corrupt file, not UTF-8 text (byte {err.start})") from None
+    if not text.strip():
+        raise _Fail(f"{path}: the file is empty")
+    return text
+
+
+def _load_json(path: pathlib.Path, text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise _Fail(f"{path}: corrupt file, not valid JSON ({err.msg} at line {err.lineno} column "
+                    f"{err.colno})") from None
+
+
+def detect_format(path, text: str | None = None) -> str:
+    """``label-studio``, ``coco`` or ``csv`` from the extension and the content."""
+    path = pathlib.Path(path)
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return "csv"
+    text = _load_text(path) if text is None else text
+    if path.suffix.lower() != ".json" and not text.lstrip().startswith(("[", "{")):
+        return "csv"
+    data = _load_json(path, text)
+    if isinstance(data, list):
+        return "label-studio"
+    if isinstance(data, dict) and "images" in data:
+        return "coco"
+    raise _Fail(f"{path}: cannot tell the format: expected a Label Studio export (a JSON list of tasks), "
+                "a COCO instances file (an object with images) or a CSV; pass --format")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _class(path, where, value, classes) -> int:
+    c = parse_class(value, classes)
+    if c is None:
+        shown = ", ".join(classes[:12]) + (", ..." if len(classes) > 12 else "")
+        raise _Fail(f"{path}: {where}: unknown class {value!r} (classes: {shown})")
+    return c
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _box(path, where, x0, y0, x1, y1, c) -> dict:
+    if not all(map(_number, (x0, y0, x1, y1))) or not (x1 > x0 and y1 > y0):
+        raise _Fail(f"{path}: {where}: invalid box {[x0, y0, x1, y1]!r} (need x0 < x1, y0 < y1)")
+    return {"bbox": [round(float(v), 4) for v in (x0, y0, x1, y1)], "class": c}
+
+
+def _where(kind: str, n, index: int | None) -> str:
+    return f"{kind} {n}" + (f" ({lstate.file_name(index)})" if index is not None else "")
+
+
+def _key(path, where, index_value, name_value) -> int:
+    """The pool index from an explicit index and/or a file name (they must agree)."""
+    index = None
+    if index_value not in (None, ""):
+        text = str(index_value).strip()
+        if isinstance(index_value, bool) or not (isinstance(index_value, int) or text.isdigit()):
+            raise _Fail(f"{path}: {where}: invalid pool index {index_value!r}")
+        index = int(text)
+    from_name = lstate.index_of_name(name_value) if name_value not in (None, "") else None
+    if name_value not in (None, "") and from_name is None and index is None:
+        raise _Fail(f"{path}: {where}: cannot tell the pool item of {name_value!r} (expected a file named "
+                    "pool_<index>.png, as bal queries export writes)")
+    if index is not None and from_name is not None and index != from_name:
+        raise _Fail(f"{path}: {where}: pool index {index} and file name {name_value!r} disagree")
+    index = from_name if index is None else index
+    if index is None:
+        raise _Fail(f"{path}: {where}: no pool index and no pool_<index>.png file name")
+    return index
+
+
+# ----------------------------------------------------------------------------- Label Studio
+def _ls_rectangle(path, where, r: dict, classes, size) -> dict:
+    value = r.get("value") if isinstance(r.get("value"), dict) else r
+    names = value.get("rectanglelabels")
+    if not isinstance(names, list) or len(names) != 1:
+        raise _Fail(f"{path}: {where}: a box needs exactly one label; got {names!r}")
+    if _number(value.get("rotation")) and value["rotation"] != 0:
+        raise _Fail(f"{path}: {where}: rotated boxes are not supported (rotation {value['rotation']})")
+    width = r.get("original_width") or value.get("original_width") or (size[1] if size else None)
+    height = r.get("original_height") or value.get("original_height") or (size[0] if size else None)
+    if not (_number(width) and _number(height)):
+        raise _Fail(f"{path}: {where}: a box without original_width / original_height")
+    x, y, w, h = (value.get(k) for k in ("x", "y", "width", "height"))
+    if not all(map(_number, (x, y, w, h))):
+        raise _Fail(f"{path}: {where}: a box needs numbers x, y, width, height; got {[x, y, w, h]!r}")
+    sx, sy = width / 100.0, height / 100.0
+    return _box(path, where, x * sx, y * sy, (x + w) * sx, (y + h) * sy, _class(path, where, names[0], classes))
+
+
+def _ls_annotation(path, where, result, task, classes, size):
+    """A label from one annotation's results (None: no label in it)."""
+    if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
+        raise _Fail(f"{path}: {where}: corrupt annotation (result must be a list of objects)")
+    if task == "detection":
+        return [_ls_rectangle(path, where, r, classes, size) for r in result if r.get("type") == "rectanglelabels"]
+    choices = [r for r in result if r.get("type") == "choices"]
+    if not choices:
+        return None
+    values = [v for r in choices for v in ((r.get("value") or {}).get("choices") or [])]
+    if len(values) != 1:
+        raise _Fail(f"{path}: {where}: {len(values)} classes {values!r} in one annotation; a label is one class")
+    return _class(path, where, values[0], classes)
+
+
+def _read_label_studio(path, data, task, classes, size) -> tuple[list[Entry], int]:
+    if not isinstance(data, list):
+        raise _Fail(f"{path}: a Label Studio export is a JSON list of tasks; got {type(data).__name__}")
+    entries, unlabeled = [], 0
+    for n, t in enumerate(data):
+        if not isinstance(t, dict):
+            raise _Fail(f"{path}: task {n}: corrupt task (not an object)")
+        name = f"task {t['id']}" if isinstance(t.get("id"), (int, str)) else f"task {n}"
+        minimal = "data" not in t
+        d = t if minimal else t["data"]
+        if not isinstance(d, dict):
+            raise _Fail(f"{path}: {name}: corrupt task ('data' is not an object)")
+        index = _key(path, name, d.get("pool_index"), d.get("image"))
+        where = _where("task", t.get("id", n), index)
+        if minimal:  # JSON-MIN: the control's value beside the data fields
+            value = t.get(FROM_NAME_MIN)
+            if value in (None, "", []):
+                unlabeled += 1
+                continue
+            if task == "detection":
+                if not isinstance(value, list):
+                    raise _Fail(f"{path}: {where}: corrupt boxes {value!r}")
+                label = [_ls_rectangle(path, where, r, classes, size) for r in value]
+            else:
+                if isinstance(value, dict):
+                    value = value.get("choices")
+                if isinstance(value, list):
+                    if len(value) != 1:
+                        raise _Fail(f"{path}: {where}: {len(value)} classes {value!r}; a label is one class")
+                    value = value[0]
+                label = _class(path, where, value, classes)
+            entries.append(Entry(index, label, where))
+            continue
+        annotations = t.get("annotations", t.get("completions")) or []
+        if not isinstance(annotations, list):
+            raise _Fail(f"{path}: {where}: corrupt task ('annotations' is not a list)")
+        given = []
+        for a in annotations:
+            if not isinstance(a, dict):
+                raise _Fail(f"{path}: {where}: corrupt annotation (not an object)")
+            if a.get("was_cancelled"):
+                continue
+            label = _ls_annotation(path, where, a.get("result"), task, classes, size)
+            if label is not None:
+                given.append((label, bool(a.get("ground_truth"))))
+        chosen = [label for label, truth in given if truth] or [label for label, _ in given]
+        distinct = []
+        for label in chosen:
+            if label not in distinct:
+                distinct.append(label)
+        if not distinct:
+            unlabeled += 1
+            continue
+        if len(distinct) > 1:
+            shown = [classes[c] for c in distinct] if task != "detection" else f"{len(distinct)} box sets"
+            raise _Fail(f"{path}: {where}: annotations disagree ({shown}); mark one as ground truth "
+                        "or delete the others")
+        entries.append(Entry(index, distinct[0], where))
+    return entries, unlabeled
+
+
+FROM_NAME_MIN = "label"  # the control name of the exported label_config.xml
+
+
+# ----------------------------------------------------------------------------- COCO
+def _read_coco(path, data, task, classes) -> tuple[list[Entry], int]:
+    if not isinstance(data, dict):
+        raise _Fail(f"{path}: a COCO file is a JSON object with images; got {type(data).__name__}")
+
+    def items(key, required=True):
+        value = data.get(key)
+        if value is None and not required:
+            return []
+        if not isinstance(value, list) or not all(isinstance(x, dict) for x in value):
+            raise _Fail(f"{path}: corrupt COCO file: {key!r} must be a list of objects")
+        return value
+
+    images, annotations = items("images"), items("annotations", required=False)
+    categories = items("categories", required=bool(annotations))
+    category = {}
+    for n, c in enumerate(categories):
+        if not isinstance(c.get("id"), int) or not isinstance(c.get("name"), str):
+            raise _Fail(f"{path}: category {n}: corrupt category (needs an integer id and a name)")
+        category[c["id"]] = (c["name"], n)
+    by_id = {}
+    for n, image in enumerate(images):
+        image_id = image.get("id")
+        if not isinstance(image_id, (int, str)) or isinstance(image_id, bool):
+            raise _Fail(f"{path}: image {n}: corrupt image (no id)")
+        where_ = f"image {image_id}"
+        index = _key(path, where_, image.get("pool_index"), image.get("file_name"))
+        if image_id in by_id:
+            raise _Fail(f"{path}: {_where('image', image_id, index)}: image id {image_id} is listed twice")
+        by_id[image_id] = (index, [])
+    for n, a in enumerate(annotations):
+        if a.get("image_id") not in by_id:
+            raise _Fail(f"{path}: annotation {a.get('id', n)}: image_id {a.get('image_id')!r} is not among the images")
+        index = by_id[a["image_id"]][0]
+        where = f"annotation {a.get('id', n)} ({lstate.file_name(index)})"
+        if "score" in a:
+            raise _Fail(f"{path}: {where}: has a 'score': it is a model prediction, not a label "
+                        "(delete predictions the labelers did not confirm, and the scores)")
+        if a.get("category_id") not in category:
+            raise _Fail(f"{path}: {where}: category_id {a.get('category_id')!r} is not among the categories")
+        name = category[a["category_id"]][0]
+        c = _class(path, where, name, classes)
+        if task == "detection":
+            b = a.get("bbox")
+            if not isinstance(b, list) or len(b) != 4 or not all(map(_number, b)):
+                raise _Fail(f"{path}: {where}: 'bbox' must be 4 numbers [x, y, width, height]; got {b!r}")
+            by_id[a["image_id"]][1].append(_box(path, where, b[0], b[1], b[0] + b[2], b[1] + b[3], c))
+        else:
+            by_id[a["image_id"]][1].append(c)
+    entries, unlabeled = [], 0
+    for image_id, (index, labels) in by_id.items():
+        where = _where("image", image_id, index)
+        if task == "detection":
+            entries.append(Entry(index, labels, where))
+            continue
+        distinct = sorted(set(labels))
+        if not distinct:
+            unlabeled += 1
+        elif len(distinct) > 1:
+            raise _Fail(f"{path}: {where}: annotations of {len(distinct)} categories "
+                        f"({', '.join(classes[c] for c in distinct)}); a label is one class")
+        else:
+            entries.append(Entry(index, distinct[0], where))
+    return entries, unlabeled
+
+
+# ----------------------------------------------------------------------------- CSV
+def _read_csv(path, text, task, classes) -> tuple[list[Entry], int]:
+    if task == "detection":
+        raise _Fail(f"{path}: a CSV holds one class per item; detection labels are boxes: import a COCO "
+                    "file or a Label Studio export")
+    dialect = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
+    try:
+        rows = list(csv.reader(text.splitlines(), dialect))
+    except csv.Error as err:
+        raise _Fail(f"{path}: corrupt CSV ({err})") from None
+    header = [h.strip().lower() for h in rows[0]] if rows else []
+    if "label" not in header or not ({"index", "file_name"} & set(header)):
+        raise _Fail(f"{path}: corrupt CSV: the header must name a label column and index and/or "
+                    f"file_name (got {', '.join(header) or 'nothing'})")
+    col = {h: header.index(h) for h in ("index", "file_name", "label") if h in header}
+    entries, unlabeled = [], 0
+    for line, row in enumerate(rows[1:], 2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise _Fail(f"{path}: line {line}: {len(row)} fields, the header has {len(header)}")
+        get = lambda k: row[col[k]].strip() if k in col else None  # noqa: E731
+        index = _key(path, f"line {line}", get("index"), get("file_name"))
+        where = f"line {line} ({lstate.file_name(index)})"
+        if not get("label"):
+            unlabeled += 1
+            continue
+        entries.append(Entry(index, _class(path, where, get("label"), classes), where))
+    return entries, unlabeled
+
+
+def read_labels(path, fmt: str = "auto", *, task: str = "classification", classes=(),
+                image_size=None) -> tuple[list[Entry], int, str]:
+    """The labeled entries of a labels file, the number of its unlabeled entries, and its
+    format (module docstring). ``image_size``: ``(H, W)`` of the pool images, for boxes
+    given in percent without their image size."""
+    path = pathlib.Path(path)
+    if fmt not in IMPORT_FORMATS:
+        raise ValueError(f"unknown labels format {fmt!r}; choose one of {', '.join(IMPORT_FORMATS)}")
+    classes = tuple(str(c) for c in classes)
+    text = _load_text(path)
+    fmt = detect_format(path, text) if fmt == "auto" else fmt
+    if fmt == "csv":
+        entries, unlabeled = _read_csv(path, text, task, classes)
+    else:
+        data = _load_json(path, text)
+        if fmt == "coco":
+            entries, unlabeled = _read_coco(path, data, task, classes)
+        else:
+            entries, unlabeled = _read_label_studio(path, data, task, classes, image_size)
+    return entries, unlabeled, fmt
+
+
+def import_labels(run_dir, path, fmt: str = "auto") -> Imported:
+    """Check a labels file against the queries of ``run_dir`` and append its labels to the
+    label store as one batch (all-or-nothing). Holds the run directory's writer lock, so it
+    never races a running ``bal run``.
+
+    Raises:
+      ValueError: one line naming the file and the entry (module docstring).
+    """
+    from bal.active.results import RunDirectory, read_records
+
+    run = RunDirectory(run_dir)
+    config = run.read_config()
+    if getattr(config, "oracle", "dataset") != "human":
+        raise ValueError(f"{run.path} runs with oracle = {getattr(config, 'oracle', 'dataset')!r}: its labels come "
+                         "from the dataset; run with --oracle human to label queries yourself")
+    path = pathlib.Path(path)
+    with run.lock():
+        pending = lstate.read_pending(run.path)
+        if pending is None:
+            raise ValueError(f"{run.path}: no queries pending (run bal run with --oracle human first)")
+        store = lstate.LabelStore(run.path)
+        stored = {e["index"]: e for e in store.entries()}
+        waiting = lstate.awaiting(pending, stored)
+        queried = {q["index"] for q in pending["queries"]}
+        entries, unlabeled, fmt = read_labels(path, fmt, task=pending.get("task", "classification"),
+                                              classes=pending.get("classes") or (),
+                                              image_size=pending.get("image_size"))
+        seen: dict[int, str] = {}
+        for e in entries:
+            if e.index in seen:
+                raise ValueError(f"{path}: {e.where}: pool item {e.index} is labeled twice in the file "
+                                 f"(also {seen[e.index]})")
+            if e.index in stored:
+                old = stored[e.index]
+                raise ValueError(f"{path}: {e.where}: pool item {e.index} is already labeled (import batch "
+                                 f"{old['batch']}, from {old.get('source', '?')})")
+            if e.index not in queried:
+                raise ValueError(f"{path}: {e.where}: pool item {e.index} was not queried (it is not among the "
+                                 f"{len(waiting)} queries awaiting labels in {run.path})")
+            seen[e.index] = e.where
+        if not entries:
+            raise ValueError(f"{path}: holds no labels ({unlabeled} unlabeled entries; {len(waiting)} queries "
+                             "await labels)")
+        records = len(read_records(run.results_path)) if run.results_path.exists() else 0
+        batch = store.append({e.index: e.label for e in entries}, records=records,
+                             source=str(path.resolve()), fmt=fmt)
+    return Imported(path, fmt, batch, len(entries), len(waiting) - len(entries), unlabeled)

@@ -1,0 +1,285 @@
+"""What a run directory keeps of people in the loop: the label store and the pending queries.
+
+Two files beside ``config.json`` and ``results.jsonl``:
+
+``labels.jsonl`` — the **label store**: every label a person gave, one JSON
+line per pool item, in import order::
+
+    {"index": 123, "label": 7, "batch": 2, "records": 5, "source": "/path/export.json",
+     "format": "label-studio"}
+
+``label`` is the class index (classification) or a list of boxes
+``{"bbox": [x0, y0, x1, y1], "class": c}`` in pixels (detection). Lines are
+never changed or removed (``--overwrite`` of the run only sets ``records`` to
+0, see :func:`LabelStore.rebase`); an item is labeled at most once. One
+import is one **batch**, written all-or-nothing: the whole new file (old
+lines + the batch) goes to a temporary file, is fsync'd and renamed over the
+old one, so a crash leaves the store either without or with the whole batch.
+``records`` is the number of records ``results.jsonl`` held when the batch was
+imported: a run sees a batch from its first cycle recorded after it (its
+record's position in ``results.jsonl`` is ``>= records``). That makes a
+resumed run exact: the replay gives every cycle exactly the labels that had
+arrived when it ran, however many imports came later.
+
+``pending_queries.json`` — the **pending queries**: the items each paused run
+has asked about and not yet received, rewritten atomically whenever a run
+pauses::
+
+    {"version": 1, "task": "classification", "dataset": "digits", "classes": ["0", ..., "9"],
+     "runs": [{"strategy": "bald", "seed": 0, "next_cycle": 1, "num_labels": 20}],
+     "queries": [{"index": 123, "file_name": "pool_000123.png", "strategy": "bald", "seed": 0,
+                  "cycle": 0, "rank": 0, "k": 10, "score": 1.0, "score_source": "rank",
+                  "model_version": "bald-seed0-cycle0",
+                  "prediction": {"label": 7, "class": "7", "probability": 0.41,
+                                 "model_version": "bald-seed0-cycle0"}}, ...]}
+
+``rank`` is the item's position in its cycle's ``acquired`` list (0 = chosen
+first), ``k`` that list's length. ``score`` is the acquisition score the
+cycle's record holds for the item (``record["scores"][rank]``,
+``score_source = "recorded"``) when it has one, else ``1 - rank / k``
+(``score_source = "rank"``; today's records hold no scores). Optional fields:
+``crop`` ``[y0, x0, y1, x1]`` (a crop-level segmentation unit), ``boxes``
+(predicted detections ``{"bbox": [x0, y0, x1, y1], "class": c, "score": s}``), and at the top
+``image_size`` ``[H, W]`` of the pool images (boxes imported in percent without their size).
+A query whose item already has a label in the store is answered; the rest
+are **awaiting** labels (:func:`awaiting`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import tempfile
+from typing import Any, Iterable
+
+__all__ = ["LABELS", "PENDING", "LabelStore", "atomic_write", "file_name", "index_of_name",
+           "read_pending", "write_pending", "update_run", "awaiting", "model_version", "query_score",
+           "parse_class", "EXPORT_FORMATS", "IMPORT_FORMATS"]
+
+#: what ``bal queries export`` writes and ``bal labels import`` reads
+EXPORT_FORMATS = ("jsonl", "label-studio", "coco", "csv")
+IMPORT_FORMATS = ("auto", "label-studio", "coco", "csv")
+
+LABELS = "labels.jsonl"
+PENDING = "pending_queries.json"
+VERSION = 1
+
+_NAME = re.compile(r"pool_(\d+)\.png$")
+
+
+def file_name(index: int) -> str:
+    """The stable file name of pool item ``index`` in exports: ``pool_000123.png``."""
+    return f"pool_{int(index):06d}.png"
+
+
+def index_of_name(name: str) -> int | None:
+    """The pool index in a file name or URL ending in ``pool_<digits>.png`` (labeling tools
+    may prefix it, e.g. Label Studio's ``/data/upload/1/8f3a2b1c-pool_000123.png``); else None."""
+    if not isinstance(name, str):
+        return None
+    match = _NAME.search(name.split("?")[0].split("#")[0]) or _NAME.search(name)
+    return int(match.group(1)) if match else None
+
+
+def parse_class(value, classes: tuple[str, ...]) -> int | None:
+    """The class index of a label given as a class name (exact, then ignoring case and
+    surrounding spaces) or as an integer index; None when it names no class."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < len(classes) else None
+    if not isinstance(value, str):
+        return None
+    if value in classes:
+        return classes.index(value)
+    folded = [c.strip().casefold() for c in classes]
+    if value.strip().casefold() in folded and folded.count(value.strip().casefold()) == 1:
+        return folded.index(value.strip().casefold())
+    text = value.strip()
+    if text.isdigit() and int(text) < len(classes):
+        return int(text)
+    return None
+
+
+def model_version(strategy: str, seed: int, cycle: int) -> str:
+    """The name of the model a cycle trained: ``"<strategy>-seed<seed>-cycle<cycle>"``."""
+    return f"{strategy}-seed{seed}-cycle{cycle}"
+
+
+def query_score(record: dict, rank: int) -> tuple[float, str]:
+    """``(score, source)`` of the item at ``rank`` of ``record["acquired"]``: the recorded
+    acquisition score when the record has ``scores``, else ``1 - rank / k``."""
+    scores = record.get("scores")
+    k = len(record.get("acquired") or [])
+    if isinstance(scores, list) and len(scores) == k and isinstance(scores[rank], (int, float)):
+        return float(scores[rank]), "recorded"
+    return (round(1.0 - rank / k, 6) if k else 0.0), "rank"
+
+
+def atomic_write(path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically: a temporary file in the same directory,
+    fsync'd, renamed over ``path``, then the directory fsync'd (the rename is durable)."""
+    path = pathlib.Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+class LabelStore:
+    """The labels people gave, ``RUN_DIR/labels.jsonl`` (format in the module docstring)."""
+
+    def __init__(self, run_dir):
+        self.run_dir = pathlib.Path(run_dir)
+        self.path = self.run_dir / LABELS
+
+    def entries(self) -> list[dict]:
+        """Every line, checked (a damaged file is an error naming the line, never skipped)."""
+        if not self.path.exists():
+            return []
+        try:
+            lines = self.path.read_bytes().splitlines()
+        except OSError as err:
+            raise ValueError(f"cannot read {self.path}: {err.strerror}") from None
+        out, seen = [], {}
+        for number, line in enumerate(lines, 1):
+            where = f"{self.path}:{number}"
+            try:
+                entry = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise ValueError(f"{where}: corrupt label line ({err})") from None
+            if not isinstance(entry, dict) or "label" not in entry:
+                raise ValueError(f"{where}: corrupt label line (not an object with a label)")
+            for key in ("index", "batch", "records"):
+                if not _is_int(entry.get(key)) or entry[key] < 0:
+                    raise ValueError(f"{where}: corrupt label line ({key} must be an integer >= 0)")
+            if entry["index"] in seen:
+                raise ValueError(f"{where}: pool item {entry['index']} is labeled twice (also line "
+                                 f"{seen[entry['index']]})")
+            seen[entry["index"]] = number
+            out.append(entry)
+        return out
+
+    def answers(self, upto: int | None = None) -> dict[int, Any]:
+        """``{index: label}`` of the batches a cycle recorded at position ``upto`` of
+        ``results.jsonl`` sees (``records <= upto``); all of them when ``upto`` is None."""
+        return {e["index"]: e["label"] for e in self.entries() if upto is None or e["records"] <= upto}
+
+    def num_batches(self) -> int:
+        return max((e["batch"] for e in self.entries()), default=0)
+
+    def append(self, labels: dict[int, Any], *, records: int, source: str, fmt: str) -> int:
+        """Add one batch ``{index: label}`` all-or-nothing; returns its batch number.
+
+        The caller holds the run directory's writer lock (no run is writing)."""
+        entries = self.entries()
+        known = {e["index"] for e in entries}
+        again = sorted(set(labels) & known)
+        if again:
+            raise ValueError(f"pool items {again[:10]} are already in {self.path}")
+        batch = max((e["batch"] for e in entries), default=0) + 1
+        old = self.path.read_bytes() if self.path.exists() else b""
+        if old and not old.endswith(b"\n"):
+            old += b"\n"
+        new = b"".join(
+            (json.dumps({"index": int(i), "label": label, "batch": batch, "records": int(records),
+                         "source": str(source), "format": fmt}, sort_keys=True) + "\n").encode()
+            for i, label in labels.items())
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.path, old + new)
+        return batch
+
+    def rebase(self) -> None:
+        """After ``--overwrite``: keep every label (they are facts about the data, and were
+        paid for) but let the new runs see them all from their first cycle (``records = 0``)."""
+        entries = self.entries()
+        if not entries or all(e["records"] == 0 for e in entries):
+            return
+        atomic_write(self.path, b"".join((json.dumps({**e, "records": 0}, sort_keys=True) + "\n").encode()
+                                         for e in entries))
+
+
+# ----------------------------------------------------------------------------- pending queries
+def read_pending(run_dir) -> dict | None:
+    """The pending-queries document of ``run_dir``, or None when no run has paused there."""
+    path = pathlib.Path(run_dir) / PENDING
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is corrupt: {err}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("queries"), list) or not all(
+            isinstance(q, dict) and _is_int(q.get("index")) for q in doc["queries"]):
+        raise ValueError(f"{path} is corrupt: expected an object with a list of queries")
+    doc.setdefault("runs", [])
+    doc.setdefault("classes", [])
+    return doc
+
+
+def write_pending(run_dir, doc: dict) -> pathlib.Path:
+    path = pathlib.Path(run_dir) / PENDING
+    atomic_write(path, (json.dumps({"version": VERSION, **doc}, indent=1, sort_keys=True) + "\n").encode())
+    return path
+
+
+def update_run(run_dir, strategy: str, seed: int, queries: Iterable[dict] | None, *, task: str,
+               dataset: str | None, classes: Iterable[str], next_cycle: int | None = None,
+               num_labels: int | None = None) -> pathlib.Path | None:
+    """Replace run ``(strategy, seed)``'s queries in the pending file (``None``: the run is
+    over, drop them); other runs' queries are kept. Returns the file (None if none is needed)."""
+    doc = read_pending(run_dir) or {"task": task, "dataset": dataset, "classes": list(classes),
+                                    "runs": [], "queries": []}
+    mine = lambda q: q.get("strategy") == strategy and q.get("seed") == seed  # noqa: E731
+    doc["queries"] = [q for q in doc["queries"] if not mine(q)] + list(queries or [])
+    doc["runs"] = [r for r in doc["runs"] if not mine(r)]
+    if queries is not None:
+        doc["runs"].append({"strategy": strategy, "seed": seed, "next_cycle": next_cycle,
+                            "num_labels": num_labels})
+    doc.update(task=task, dataset=dataset, classes=list(classes))
+    if not doc["queries"] and not doc["runs"] and not (pathlib.Path(run_dir) / PENDING).exists():
+        return None
+    return write_pending(run_dir, doc)
+
+
+def awaiting(pending: dict | None, labeled: Iterable[int]) -> list[dict]:
+    """The queries still awaiting a label, one per pool item (an item several runs asked
+    about is listed once, with the best ``score``; ``queried_by`` names every asking run),
+    most informative first (score descending, then newer cycles, then index)."""
+    if not pending:
+        return []
+    labeled = set(labeled)
+    best: dict[int, dict] = {}
+    askers: dict[int, list[str]] = {}
+    for q in pending["queries"]:
+        i = q["index"]
+        if i in labeled:
+            continue
+        askers.setdefault(i, []).append(model_version(q.get("strategy"), q.get("seed"), q.get("cycle")))
+        if i not in best or (q.get("score", 0.0), -q.get("rank", 0)) > (best[i].get("score", 0.0),
+                                                                         -best[i].get("rank", 0)):
+            best[i] = q
+    out = [{**q, "queried_by": askers[i]} for i, q in best.items()]
+    return sorted(out, key=lambda q: (-q.get("score", 0.0), -q.get("cycle", 0), q["index"]))
