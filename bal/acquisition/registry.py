@@ -57,12 +57,26 @@ _SCORE_ALIASES = {
 }
 
 
-@dataclass(frozen=True)
+def _freeze(value):
+    """A hashable stand-in of a parameter value (dicts and lists become sorted tuples)."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    hash(value)  # raises TypeError for anything else that is unhashable
+    return value
+
+
+@dataclass(frozen=True, eq=False)
 class Strategy:
     """A named acquisition strategy with its parameters bound.
 
     Call it as ``strategy(key, log_probs, k, *, embeddings=None,
     labeled_embeddings=None, most_informative=True) -> int32[k]``.
+
+    A strategy is a value: equal names and parameters compare and hash equal
+    (and :func:`get` returns the very same object for them), so a strategy can be
+    a static argument of ``jax.jit`` without recompiling every cycle.
     """
 
     name: str
@@ -84,6 +98,15 @@ class Strategy:
             return top_k(None, self.score(log_probs, key=key, most_informative=most_informative), k)
         return self._select(key, log_probs, k, embeddings=embeddings, labeled_embeddings=labeled_embeddings,
                             most_informative=most_informative)
+
+    def _identity(self):
+        return (self.name, _freeze(self.params))
+
+    def __eq__(self, other):
+        return isinstance(other, Strategy) and self._identity() == other._identity()
+
+    def __hash__(self):
+        return hash(self._identity())
 
     def score(self, log_probs, *, key=None, offset=0, most_informative: bool = True):
         """Per-item priorities ``[n]`` of a pointwise strategy: the batch is their top-k.
@@ -265,6 +288,21 @@ def get(name: str, **params) -> Strategy:
     """
     if not isinstance(name, str):
         raise ValueError(f"strategy name must be a string; got {name!r}")
+    try:
+        cache_key = (name, _freeze(params))
+    except TypeError:
+        raise ValueError(f"parameters of strategy {name!r} must be numbers, strings, lists or tables; "
+                         f"got {params!r}") from None
+    if cache_key not in _CACHE:
+        _CACHE[cache_key] = _build(name, **params)
+    return _CACHE[cache_key]
+
+
+#: (name, frozen params) -> Strategy: one value per name and parameters
+_CACHE: dict = {}
+
+
+def _build(name: str, **params) -> Strategy:
     key = name.strip().lower().replace("-", "_")
     if key in _FACTORIES:
         return _FACTORIES[key](**params)
@@ -298,6 +336,7 @@ def register(name: str, factory: Callable[..., Strategy], *, overwrite: bool = F
     if key in _FACTORIES and not overwrite:
         raise ValueError(f"acquisition strategy {key!r} already exists; pass overwrite=True to replace it")
     _FACTORIES[key] = factory
+    _CACHE.clear()  # a replaced factory must not be shadowed by cached strategies
 
 
 def acquire(name: str, key, log_probs, k: int, *, embeddings=None, labeled_embeddings=None,

@@ -10,9 +10,6 @@ when they need them, embeddings averaged over posterior samples.
 
 from __future__ import annotations
 
-import functools
-import json
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,14 +32,14 @@ def _embedding(chunk: Chunk):
 class Selector:
     """Selects ``k`` of the candidate pool items with one named strategy.
 
-    Instances are cached per (name, params) by :func:`resolve`; the reduce
+    Instances are cached per strategy value by :func:`resolve`; the reduce
     functions they hand to ``predict`` are stable objects, so the compiled
     scoring is reused across cycles and seeds.
     """
 
-    def __init__(self, name: str, params: dict):
+    def __init__(self, name: str, strategy):
         self.name = name
-        self.strategy = acquisition.get(name, **params)
+        self.strategy = strategy
         self._score_reducers = {}
 
     def _reducer(self, most_informative: bool):
@@ -90,9 +87,8 @@ class Selector:
                             most_informative=most_informative))
 
 
-@functools.lru_cache(maxsize=None)
-def _cached(name: str, params_json: str) -> Selector:
-    return Selector(name, json.loads(params_json))
+#: one selector per strategy value (strategies are hashable): compiled scoring is reused
+_SELECTORS: dict = {}
 
 
 def resolve(name: str, params: dict | None = None) -> Selector:
@@ -104,4 +100,7 @@ def resolve(name: str, params: dict | None = None) -> Selector:
     """
     params = params or {}
     own = params.get(name, {}) if isinstance(params.get(name, {}), dict) else {}
-    return _cached(name, json.dumps(own, sort_keys=True))
+    strategy = acquisition.get(name, **own)
+    if strategy not in _SELECTORS:
+        _SELECTORS[strategy] = Selector(name, strategy)
+    return _SELECTORS[strategy]
