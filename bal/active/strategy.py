@@ -53,9 +53,14 @@ class Selector:
             self._score_reducers[most_informative] = reduce
         return self._score_reducers[most_informative]
 
-    def __call__(self, posterior, variables, train_x, candidates, labeled, k: int, key, *,
-                 chunk_size: int | None = None, most_informative: bool = True) -> np.ndarray:
-        """Indices into ``candidates`` (``int [k]``) of the items to label next.
+    def __call__(self, *args, **kwargs) -> np.ndarray:
+        """Indices into ``candidates`` (``int [k]``) of the items to label next (see :meth:`select`)."""
+        return self.select(*args, **kwargs)[0]
+
+    def select(self, posterior, variables, train_x, candidates, labeled, k: int, key, *,
+               chunk_size: int | None = None, most_informative: bool = True):
+        """``(chosen, scores)``: indices into ``candidates`` (``int [k]``) of the items to label
+        next, and for pointwise strategies their priorities ``[k]`` (else None).
 
         Args:
           posterior, variables: the trained posterior.
@@ -66,12 +71,13 @@ class Selector:
         predict_key, select_key = jax.random.split(key)
         s = self.strategy
         if s.name == "random":  # needs no prediction at all
-            return np.asarray(acquisition.random_k(select_key, jnp.zeros(len(candidates)), k))
+            return np.asarray(acquisition.random_k(select_key, jnp.zeros(len(candidates)), k)), None
         pool_x = train_x[candidates]
         if s.pointwise:
             scores = predict(posterior, variables, pool_x, predict_key, chunk_size=chunk_size,
                              reduce=self._reducer(most_informative), reduce_args=(select_key,))
-            return np.asarray(acquisition.top_k(None, jnp.asarray(scores), k))
+            chosen = np.asarray(acquisition.top_k(None, jnp.asarray(scores), k))
+            return chosen, np.asarray(scores)[chosen]
         embeddings = labeled_embeddings = None
         if s.needs_embeddings:
             log_probs, embeddings = predict(posterior, variables, pool_x, predict_key,
@@ -84,7 +90,7 @@ class Selector:
                                          chunk_size=chunk_size, reduce=_embedding)
         return np.asarray(s(select_key, log_probs, k, embeddings=embeddings,
                             labeled_embeddings=labeled_embeddings,
-                            most_informative=most_informative))
+                            most_informative=most_informative)), None
 
 
 #: one selector per strategy value (strategies are hashable): compiled scoring is reused

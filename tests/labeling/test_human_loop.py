@@ -65,7 +65,8 @@ def test_run_pauses_after_cycle_zero_with_k_queries_pending(paused):
     assert [q["rank"] for q in queries] == list(range(K))
     for q in queries:
         assert q["file_name"] == lstate.file_name(q["index"]) and q["model_version"] == "bald-seed0-cycle0"
-        assert q["score"] == pytest.approx(1 - q["rank"] / K, abs=1e-6) and q["score_source"] == "rank"
+        # BALD is pointwise: the record holds each acquired item's score, best first
+        assert q["score"] == records[0]["scores"][q["rank"]] and q["score_source"] == "recorded"
         p = q["prediction"]
         assert 0 <= p["label"] < 10 and p["class"] == str(p["label"]) and 0 < p["probability"] <= 1
     notice = pending_notice(out)

@@ -208,9 +208,13 @@ class ClassificationTask:
             candidates = np.sort(rng.choice(candidates, config.pool_subset, replace=False))
         k = min(config.acquisition_count(pool.num_labeled), candidates.size)
         select = bstrategy.resolve(strategy, config.acquisition_params)
-        chosen = select(self.posterior, variables, self.problem.train_x, candidates, pool.labeled, k, key,
-                        chunk_size=config.chunk_size, most_informative=config.most_informative)
-        return candidates[np.asarray(chosen)], {}
+        chosen, scores = select.select(self.posterior, variables, self.problem.train_x, candidates, pool.labeled,
+                                       k, key, chunk_size=config.chunk_size,
+                                       most_informative=config.most_informative)
+        extra = {}
+        if scores is not None:  # pointwise strategies: the priority of each acquired item (labeling tools)
+            extra["scores"] = [round(float(v), 6) for v in scores]
+        return candidates[np.asarray(chosen)], extra
 
     def expected_cycles(self) -> int:
         """Cycles a run will take (for progress / ETA), simulating the acquisition sizes."""
