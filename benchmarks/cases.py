@@ -9,6 +9,7 @@ pixel values; the end-to-end cycle uses the real MNIST when it is on disk.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 
@@ -20,7 +21,7 @@ from bal import acquisition, data, posteriors
 from bal.posteriors.base import resolve_sample_map
 from bal.predict import default_chunk_size, predict
 from bal.train import fit
-from benchmarks.harness import block, measure, peak_bf16_flops, record
+from benchmarks.harness import block, measure, peak_bf16_flops, record, utilisation
 
 SHAPES = {"gal_cnn": (28, 28, 1), "mlp": (28, 28, 1), "lenet5": (28, 28, 1), "resnet18": (32, 32, 3)}
 NUM_CLASSES = 10
@@ -71,6 +72,7 @@ def pool_scoring(*, model: str, family: str, n: int, num_samples: int, k: int = 
              "forward_passes_per_second": n * s / timing["median_seconds"]}
     flops = _executed_flops(post, variables, x[:chunk_size], s) * (n / min(n, chunk_size))
     if flops:
+        extra.update(utilisation(flops, timing["median_seconds"]))
         extra["tflops_per_second"] = flops / timing["median_seconds"] / 1e12
         peak = peak_bf16_flops()
         if peak:
@@ -80,30 +82,48 @@ def pool_scoring(*, model: str, family: str, n: int, num_samples: int, k: int = 
     return record("pool_scoring", params, timing, **extra)
 
 
-def _executed_flops(post, variables, x_chunk, s) -> float | None:
-    """FLOPs one chunk's posterior samples execute (XLA's cost analysis), or None.
-
-    XLA counts a loop body once, whatever its trip count, so the count is taken
-    on a loop-free program computing the same thing: samples (members) vmapped
-    and ``bal.nn.ops``' CPU rewrites (whose patch matmuls loop over batch
-    chunks) off. A noise-free trunk is still computed once, as when timed.
-    """
-    field = "member_map" if hasattr(post, "member_map") else "sample_map"
-    loop_free = dataclasses.replace(post, **{field: "vmap"})
+@contextlib.contextmanager
+def _loop_free():
+    """``bal.nn.ops``' CPU rewrites off while tracing: XLA counts a loop body once, whatever
+    its trip count, and the rewrites' patch matmuls loop over batch chunks."""
     previous = os.environ.get("BAL_CONV_REWRITE")
     os.environ["BAL_CONV_REWRITE"] = "0"  # read when tracing
     try:
-        fn = jax.jit(lambda v, x, key: loop_free.predict(v, x, key, s))
-        cost = fn.lower(variables, jnp.asarray(x_chunk), jax.random.key(0)).compile().cost_analysis()
-        cost = cost[0] if isinstance(cost, list) else cost
-        return float(cost.get("flops", 0.0)) or None
-    except Exception:  # cost analysis is best-effort and backend-dependent
-        return None
+        yield
     finally:
         if previous is None:
             os.environ.pop("BAL_CONV_REWRITE")
         else:
             os.environ["BAL_CONV_REWRITE"] = previous
+
+
+def _flops(fn, *args) -> float | None:
+    """FLOPs of one call of the jitted ``fn`` (XLA's cost analysis), or None."""
+    try:
+        with _loop_free():
+            cost = jax.jit(fn).lower(*args).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        return float(cost.get("flops", 0.0)) or None
+    except Exception:  # cost analysis is best-effort and backend-dependent
+        return None
+
+
+def _executed_flops(post, variables, x_chunk, s) -> float | None:
+    """FLOPs one chunk's posterior samples execute, counted on a loop-free program computing
+    the same thing: samples (members) vmapped and the CPU rewrites off. A noise-free trunk is
+    still computed once, as when timed."""
+    field = "member_map" if hasattr(post, "member_map") else "sample_map"
+    loop_free = dataclasses.replace(post, **{field: "vmap"})
+    return _flops(lambda v, x, key: loop_free.predict(v, x, key, s), variables, jnp.asarray(x_chunk),
+                  jax.random.key(0))
+
+
+def _step_flops(post, variables, x_batch, y_batch) -> float | None:
+    """FLOPs of one training step's loss and gradient (the optimiser update is negligible)."""
+    def grad(v, x, y, key):
+        return jax.grad(lambda p: post.loss({**v, "params": p}, x, y, key, num_train=len(y))[0])(v["params"])
+
+    return _flops(grad, variables, jnp.asarray(x_batch), jnp.asarray(y_batch), jax.random.key(0))
 
 
 # --------------------------------------------------------------------------- acquisition alone
@@ -143,11 +163,13 @@ def train_steps(*, model: str, family: str, batch_size: int = 64, steps: int = 1
         return block(fit(post, variables, x, y, jax.random.key(1), num_epochs=1, batch_size=batch_size).variables)
 
     timing = measure(run, repeats=repeats)
+    step_flops = _step_flops(post, variables, x[:batch_size], y[:batch_size])
+    extra = utilisation(step_flops * steps if step_flops else None, timing["median_seconds"])
     members = num_members if "ensemble" in family else 1
     params = {"model": model, "family": family, "batch_size": batch_size, "steps": steps, "members": members,
               "estimator": estimator if family == "variational" else None}
     return record("train", params, timing, seconds_per_step=timing["median_seconds"] / steps,
-                  examples_per_second=n * members / timing["median_seconds"])
+                  examples_per_second=n * members / timing["median_seconds"], **extra)
 
 
 def ensemble_vs_sequential(*, model: str = "gal_cnn", num_members: int = 5, batch_size: int = 64, steps: int = 10,

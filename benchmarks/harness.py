@@ -41,8 +41,51 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cache_sizes() -> dict[str, int]:
+    """CPU cache sizes in bytes by level (``{"L1d": ..., "L2": ..., "L3": ...}``), from sysfs."""
+    out = {}
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for entry in sorted(os.listdir(base)):
+            if not entry.startswith("index"):
+                continue
+            read = lambda name: open(os.path.join(base, entry, name)).read().strip()  # noqa: E731
+            kind, level, size = read("type"), read("level"), read("size")
+            if kind == "Instruction":
+                continue
+            scale = {"K": 1024, "M": 2**20, "G": 2**30}.get(size[-1], 1)
+            out[f"L{level}{'d' if kind == 'Data' else ''}"] = int(size.rstrip("KMG")) * scale
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+_MATMUL_FLOPS: list = []
+
+
+def matmul_flops(n: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of a large float32 ``jnp.dot`` measured now (cached for the process): the
+    arithmetic limit every case's utilisation is reported against."""
+    if not _MATMUL_FLOPS:
+        a = jax.random.normal(jax.random.key(0), (n, n), jax.numpy.float32)
+        dot = jax.jit(jax.numpy.dot)
+        timing = measure(lambda: block(dot(a, a)), repeats=repeats)
+        _MATMUL_FLOPS.append(2.0 * n ** 3 / timing["median_seconds"])
+    return _MATMUL_FLOPS[0]
+
+
+def utilisation(flops: float | None, seconds: float) -> dict[str, float]:
+    """``{"gflops_per_second", "utilisation"}`` of a case that executes ``flops`` in ``seconds``,
+    against :func:`matmul_flops` of this machine, this run."""
+    if not flops:
+        return {}
+    rate = flops / seconds
+    return {"gflops_per_second": rate / 1e9, "utilisation": rate / matmul_flops()}
+
+
 def environment() -> dict[str, Any]:
-    """The hardware and software a record was measured on."""
+    """The hardware and software a record was measured on, with the machine's measured
+    matmul throughput (the limit utilisations are reported against)."""
     import flax
 
     dev = jax.devices()[0]
@@ -52,6 +95,8 @@ def environment() -> dict[str, Any]:
         "num_devices": jax.device_count(),
         "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
+        "cpu_caches": cache_sizes(),
+        "matmul_gflops_float32": round(matmul_flops() / 1e9, 1),
         "jax": jax.__version__,
         "flax": flax.__version__,
         "python": sys.version.split()[0],
