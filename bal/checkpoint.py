@@ -22,7 +22,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-__all__ = ["save", "restore", "exists"]
+__all__ = ["save", "restore", "exists", "restore_variables"]
 
 
 def exists(path) -> bool:
@@ -69,3 +69,28 @@ def restore(path, like=None):
         return checkpointer.restore(path, abstract)
     finally:
         checkpointer.close()
+
+
+def restore_variables(path, posterior, example_x):
+    """A posterior's variables from the checkpoint at ``path`` (saved as the variables
+    themselves or as ``{"variables": ...}``), shaped like ``posterior.init(key, example_x)``.
+
+    Raises:
+      FileNotFoundError: no checkpoint at ``path``.
+      ValueError: the checkpoint does not fit this posterior's model.
+    """
+    import jax
+
+    if not exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path} (save one with bal.checkpoint.save(path, variables))")
+    like = posterior.init(jax.random.key(0), example_x)
+    errors = []
+    for wrap in (False, True):
+        try:
+            restored = restore(path, like={"variables": like} if wrap else like)
+            return restored["variables"] if wrap else restored
+        except Exception as err:  # orbax raises various types on a structure mismatch
+            errors.append(str(err).splitlines()[0] if str(err) else type(err).__name__)
+    model = type(getattr(posterior, "member", posterior).model).__name__
+    raise ValueError(f"the checkpoint at {path} does not hold variables of this posterior/model "
+                     f"({type(posterior).__name__} over {model}): {errors[0]}")

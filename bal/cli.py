@@ -163,6 +163,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from bal.cli_labeling import add_commands as add_labeling_commands
+    from bal.cli_pool import add_commands as add_pool_commands
 
     parser = _Parser(
         prog="bal", description="Bayesian deep active learning in JAX/Flax.")
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: accuracy, or mean_iou for segmentation runs")
     p.set_defaults(func=_cmd_plot)
     add_labeling_commands(sub)
+    add_pool_commands(sub)
     return parser
 
 

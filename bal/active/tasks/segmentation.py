@@ -71,26 +71,12 @@ def build_posterior(config: SegmentationConfig, num_classes: int):
 
 
 def load_pretrained(path, posterior, example_x):
-    """Variables restored from an orbax checkpoint of the variables (or of ``{"variables": ...}``).
-
-    Raises:
-      FileNotFoundError: no checkpoint at ``path``.
-      ValueError: the checkpoint does not fit this posterior's model.
-    """
-    if not checkpoint.exists(path):
+    """The ``pretrained`` checkpoint's variables (:func:`bal.checkpoint.restore_variables`)."""
+    try:
+        return checkpoint.restore_variables(path, posterior, example_x)
+    except FileNotFoundError:
         raise FileNotFoundError(f"no pretrained checkpoint at {path} (save one with "
-                                "bal.checkpoint.save(path, variables))")
-    like = posterior.init(jax.random.key(0), example_x)
-    errors = []
-    for wrap in (False, True):
-        try:
-            restored = checkpoint.restore(path, like={"variables": like} if wrap else like)
-            return restored["variables"] if wrap else restored
-        except Exception as err:  # orbax raises various types on a structure mismatch
-            errors.append(str(err).splitlines()[0] if str(err) else type(err).__name__)
-    model = type(getattr(posterior, "member", posterior).model).__name__
-    raise ValueError(f"the checkpoint at {path} does not hold variables of this posterior/model "
-                     f"({type(posterior).__name__} over {model}): {errors[0]}")
+                                "bal.checkpoint.save(path, variables))") from None
 
 
 def _predictive(chunk: Chunk):
