@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from bal import backend
 from bal.metrics import predictive_log_probs
 from bal.checks import check_inputs, input_shape_errors
 
@@ -40,16 +41,18 @@ __all__ = ["Chunk", "default_chunk_size", "predict", "predictive", "pool_mesh"]
 
 
 def default_chunk_size() -> int:
-    """Pool items per chunk when ``predict`` is given none: 128 on the CPU, 2048 elsewhere.
+    """Pool items per chunk when ``predict`` is given none: the backend policy's ``chunk_size``.
 
-    On the 2-core CPU large chunks lose to cache misses and page faults on
-    their big activations (the Gal CNN's first conv: 0.7 ms for 64 items but
-    122 ms for 2,048): MC-dropout BALD over 10,000 items took 5.0 s with
-    chunks of 2,048, 4.9 s with 512, 3.7 s with 128 and 4.2 s with 32; a
-    5-member ensemble 16.0 s with 2,048 and 11.6 s with 128. Accelerators want
-    big chunks to fill the device.
+    :func:`bal.backend.policy`: 2,048 on accelerators (big chunks fill the
+    device); on the CPU derived from its caches, 128 on the machines measured
+    (:func:`bal.backend.cpu_chunk_sizes`). On the 2-core CPU large chunks lose
+    to cache misses and page faults on their big activations (the Gal CNN's
+    first conv: 0.7 ms for 64 items but 122 ms for 2,048): MC-dropout BALD
+    over 10,000 items took 5.0 s with chunks of 2,048, 4.9 s with 512, 3.7 s
+    with 128 and 4.2 s with 32; a 5-member ensemble 16.0 s with 2,048 and
+    11.6 s with 128.
     """
-    return 128 if jax.default_backend() == "cpu" else 2048
+    return backend.policy().chunk_size
 
 
 class Chunk(NamedTuple):

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import jax
 
+from bal.backend.policy import cache_sizes  # noqa: F401  (moved to bal.backend, issue 20)
 from bal.runtime import huge_pages_enabled
 
 #: Peak dense bf16 throughput (FLOP/s) of accelerators we know, for model-FLOPs utilisation.
@@ -39,25 +40,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def cache_sizes() -> dict[str, int]:
-    """CPU cache sizes in bytes by level (``{"L1d": ..., "L2": ..., "L3": ...}``), from sysfs."""
-    out = {}
-    base = "/sys/devices/system/cpu/cpu0/cache"
-    try:
-        for entry in sorted(os.listdir(base)):
-            if not entry.startswith("index"):
-                continue
-            read = lambda name: open(os.path.join(base, entry, name)).read().strip()  # noqa: E731
-            kind, level, size = read("type"), read("level"), read("size")
-            if kind == "Instruction":
-                continue
-            scale = {"K": 1024, "M": 2**20, "G": 2**30}.get(size[-1], 1)
-            out[f"L{level}{'d' if kind == 'Data' else ''}"] = int(size.rstrip("KMG")) * scale
-    except (OSError, ValueError):
-        pass
-    return out
 
 
 _MATMUL_FLOPS: list = []

@@ -12,6 +12,10 @@ two patterns that acquisition scores are made of:
 
 So sample-axis sums go through :func:`sum_over_samples` and class-axis sums /
 maxima through :func:`sum_over_classes` / :func:`max_over_classes`.
+
+These forms are exact rewrites that cost nothing on accelerators either, so
+they are used on every backend and are not part of the backend policy
+(:mod:`bal.backend`): ``bal.acquisition`` stays a pure function of arrays.
 """
 
 from __future__ import annotations

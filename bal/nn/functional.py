@@ -139,6 +139,7 @@ def conv(
     feature_group_count: int = 1,
     dtype=None,
     precision=None,
+    conv_general_dilated=None,
 ) -> jax.Array:
     """Bayesian convolution, channels last, with ``flax.linen.Conv`` semantics.
 
@@ -148,6 +149,9 @@ def conv(
       kernel_mean, kernel_logvar: ``[*kernel_size, C_in // groups, C_out]``.
       padding: ``"SAME"``, ``"VALID"``, ``"CIRCULAR"``, ``"REFLECT"``,
         ``"CAUSAL"`` (1-D), an int, or a sequence of ``(low, high)`` pairs.
+      conv_general_dilated: the convolution, with ``jax.lax.conv_general_dilated``'s signature (as
+        ``flax.linen.Conv(conv_general_dilated=...)``); ``None``: :func:`bal.backend.conv_general_dilated`,
+        which follows the backend policy (CPU rewrites on the CPU, ``lax``'s own elsewhere).
 
     Returns:
       ``[*batch, *spatial_out, C_out]``.
@@ -187,8 +191,10 @@ def conv(
         out_spec=(0, n + 1) + tuple(range(1, n + 1)),
     )
 
+    conv_fn = ops.conv_general_dilated if conv_general_dilated is None else conv_general_dilated
+
     def op(inputs, kernel):
-        return ops.conv_general_dilated(
+        return conv_fn(
             inputs, kernel, strides, pad, lhs_dilation=input_dilation, rhs_dilation=kernel_dilation,
             dimension_numbers=dims, feature_group_count=feature_group_count, precision=precision,
         )

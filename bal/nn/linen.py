@@ -27,7 +27,7 @@ instead of the RNG stream), ``deterministic`` (posterior mean), ``estimator``
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -118,6 +118,8 @@ class Conv(_Bayesian):
 
     Attributes: those of ``nn.Conv`` (except ``mask``) plus the Bayesian ones of
     :class:`Dense`. An int ``kernel_size`` means a 1-D kernel, as in Flax.
+    ``conv_general_dilated`` (as in ``nn.Conv``; default ``None``: the backend
+    policy's, :func:`bal.backend.conv_general_dilated`) is the convolution.
     """
 
     features: int
@@ -139,6 +141,7 @@ class Conv(_Bayesian):
     bayesian_bias: bool = False
     deterministic: bool = False
     rng_collection: str = "noise"
+    conv_general_dilated: Callable | None = None
 
     @nn.compact
     def __call__(self, inputs, *, key=None, deterministic: bool | None = None, estimator: str | None = None):
@@ -164,5 +167,5 @@ class Conv(_Bayesian):
             inputs, *params, key=key, estimator=estimator, deterministic=deterministic,
             strides=self.strides, padding=self.padding, input_dilation=self.input_dilation,
             kernel_dilation=self.kernel_dilation, feature_group_count=self.feature_group_count,
-            dtype=self.dtype, precision=self.precision,
+            dtype=self.dtype, precision=self.precision, conv_general_dilated=self.conv_general_dilated,
         )

@@ -111,7 +111,11 @@ class Dense(BayesianLayer):
 
 
 class Conv(BayesianLayer):
-    """Bayesian ``nnx.Conv`` (channels last): ``[N, *spatial, in] -> [N, *spatial', out]``."""
+    """Bayesian ``nnx.Conv`` (channels last): ``[N, *spatial, in] -> [N, *spatial', out]``.
+
+    ``conv_general_dilated`` (as in ``nnx.Conv``; default ``None``: the backend policy's,
+    :func:`bal.backend.conv_general_dilated`) is the convolution.
+    """
 
     def __init__(
         self,
@@ -135,6 +139,7 @@ class Conv(BayesianLayer):
         logvar_init: gaussian.Initializer = gaussian.default_logvar_init,
         bayesian_bias: bool = False,
         deterministic: bool = False,
+        conv_general_dilated=None,
         rngs: nnx.Rngs,
     ):
         if in_features % feature_group_count:
@@ -147,6 +152,7 @@ class Conv(BayesianLayer):
         self.strides, self.padding = freeze(strides), freeze(padding)
         self.input_dilation, self.kernel_dilation = freeze(input_dilation), freeze(kernel_dilation)
         self.feature_group_count = feature_group_count
+        self.conv_general_dilated = conv_general_dilated  # None: the backend policy's (bal.backend)
         kernel_shape = kernel_size + (in_features // feature_group_count, out_features)
         self._init_params(
             kernel_shape, (out_features,), use_bias=use_bias, bayesian_bias=bayesian_bias,
@@ -163,5 +169,5 @@ class Conv(BayesianLayer):
             inputs, *self._values(), key=key, estimator=estimator, deterministic=deterministic,
             strides=self.strides, padding=self.padding, input_dilation=self.input_dilation,
             kernel_dilation=self.kernel_dilation, feature_group_count=self.feature_group_count,
-            dtype=self.dtype, precision=self.precision,
+            dtype=self.dtype, precision=self.precision, conv_general_dilated=self.conv_general_dilated,
         )
