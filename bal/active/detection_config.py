@@ -42,11 +42,15 @@ from bal.acquisition.boxes import BOX_REDUCTIONS, BOX_SCORES
 from bal.acquisition.dense import REDUCTIONS
 from bal.acquisition.scores import SCORES
 from bal.active.config import Config
+from bal.posteriors import FAMILIES
 
 __all__ = ["DetectionConfig", "Strategy", "parse_strategy", "HELP", "DATASETS", "KINDS"]
 
 #: built-in detection sets (procedural, offline)
 DATASETS = ("road_scenes",)
+
+#: pointwise scores that are 0 for a single sample (they measure disagreement between samples)
+SAMPLE_SCORES = ("bald", "mean_std")
 
 #: the kinds of strategy (see the module docstring)
 KINDS = ("random", "heatmap", "box", "disagreement")
@@ -84,6 +88,7 @@ HELP = {
     "epochs": "training epochs per cycle (an epoch is ceil(labeled images / batch_size) steps); or steps",
     "steps": "Adam steps per cycle instead of epochs",
     "min_steps": "train at least this many steps per cycle (whole epochs), for small labeled sets",
+    "hflip": "also train on the mirror image of every labeled image (its boxes mirrored)",
     "batch_size": "training minibatch size (images)",
     "learning_rate": "Adam(W) learning rate",
     "weight_decay": "AdamW weight decay",
@@ -141,7 +146,9 @@ class DetectionConfig(Config):
       target_strength; initial_images (chosen at random per seed, the same for
       every strategy), acquisition_images per cycle, cycles.
     Training (from scratch every cycle): epochs (or steps), min_steps,
-      batch_size, learning_rate, weight_decay.
+      hflip (mirror-image augmentation: every labeled image and its mirror,
+      boxes mirrored; an epoch still counts ``ceil(labeled / batch_size)``
+      steps), batch_size, learning_rate, weight_decay.
     Runs: seeds, chunk_size (images per prediction chunk), quiet.
     """
 
@@ -177,6 +184,7 @@ class DetectionConfig(Config):
     epochs: int | None = 30
     steps: int | None = None
     min_steps: int = 200
+    hflip: bool = True
     batch_size: int = 16
     learning_rate: float = 2e-3
     weight_decay: float = 0.0
@@ -191,6 +199,8 @@ class DetectionConfig(Config):
         self.check_seeds()
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown detection dataset {self.dataset!r}; built in: {list(DATASETS)}")
+        if self.posterior not in FAMILIES:
+            raise ValueError(f"unknown posterior family {self.posterior!r}; valid: {', '.join(FAMILIES)}")
         if self.model != "centernet":
             raise ValueError(f"unknown detection model {self.model!r}; built in: ['centernet']")
         if not self.strategies:
@@ -204,6 +214,15 @@ class DetectionConfig(Config):
             raise ValueError(f"target_classes must be distinct class ids >= 0; got {list(self.target_classes)}")
         if self.reduction not in REDUCTIONS:
             raise ValueError(f"unknown reduction {self.reduction!r}; valid reductions: {list(REDUCTIONS)}")
+        if self.num_members is not None and self.num_members < 1:
+            raise ValueError(f"num_members must be >= 1; got {self.num_members}")
+        if self.num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1; got {self.num_samples}")
+        needs = [p.name for p in parsed if p.kind == "box" or (p.kind == "heatmap" and p.score in SAMPLE_SCORES)]
+        if needs and self.posterior_samples < 2:
+            raise ValueError(f"strategies {needs} measure disagreement between posterior samples, but this "
+                             f"{self.posterior} posterior has {self.posterior_samples}; use mc_dropout, variational "
+                             "or an ensemble with 2 or more samples / members")
         box_like = [p.name for p in parsed if p.kind == "box"]
         if box_like and self.reduction not in BOX_REDUCTIONS:
             raise ValueError(f"reduction {self.reduction!r} does not apply to box strategies {box_like}; use one "
@@ -223,8 +242,6 @@ class DetectionConfig(Config):
         for name in ("weight_decay", "kl_weight", "regularization"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
-        if self.num_members is not None and self.num_members < 1:
-            raise ValueError(f"num_members must be >= 1; got {self.num_members}")
         if (self.epochs is None) == (self.steps is None):
             raise ValueError("give exactly one of epochs and steps (the training budget of a cycle)")
         for name in ("num_train", "num_test", "num_samples", "batch_size", "chunk_size", "initial_images",
@@ -253,6 +270,15 @@ class DetectionConfig(Config):
         if isinstance(a, float) and a.is_integer():
             d["acquisition_images"] = int(a)
         return d
+
+    @property
+    def posterior_samples(self) -> int:
+        """``S``, the posterior samples a prediction gives (ensembles: one per member)."""
+        if self.posterior == "deterministic":
+            return 1
+        if self.posterior in ("ensemble", "regularized_ensemble"):
+            return self.num_members or (5 if self.posterior == "ensemble" else 8)
+        return self.num_samples
 
     @property
     def parsed_strategies(self) -> tuple[Strategy, ...]:

@@ -16,7 +16,7 @@ Blundell et al. 2015), :class:`MCDropout` (Gal & Ghahramani 2016),
 
 from __future__ import annotations
 
-from bal.posteriors.base import SingleModelPosterior, Variables
+from bal.posteriors.base import SingleModelPosterior, Variables, raw_outputs
 from bal.posteriors.deterministic import Deterministic
 from bal.posteriors.ensemble import Ensemble, deep_ensemble, regularized_ensemble
 from bal.posteriors.mc_dropout import MCDropout
@@ -35,6 +35,7 @@ __all__ = [
     "Variational",
     "build",
     "deep_ensemble",
+    "raw_outputs",
     "dpe_penalty",
     "dpe_prior",
     "regularized_ensemble",
@@ -55,6 +56,8 @@ def build(
     sample_map: str = "auto",
     model_kwargs: dict | None = None,
     class_weights=None,
+    data_loss=None,
+    output_transform=None,
 ):
     """Build a posterior ``family`` over the ``bal.models`` model named ``model``.
 
@@ -72,22 +75,27 @@ def build(
       sample_map: "auto", "vmap" or "map" for samples (and ensemble members).
       model_kwargs: extra arguments of the model constructor.
       class_weights: optional per-class loss weights ``[C]`` (every member's loss).
+      data_loss, output_transform: a task's own loss on float targets and
+        prediction transform, for outputs that are not class logits (detection:
+        ``data_loss=bal.detection.centernet.loss_terms``,
+        ``output_transform=raw_outputs``); see :class:`SingleModelPosterior`.
     """
     from bal import models  # posteriors sit above models; import on use keeps import light
 
     kw = dict(model_kwargs or {})
     cw = None if class_weights is None else tuple(float(w) for w in class_weights)
+    head = dict(class_weights=cw, data_loss=data_loss, output_transform=output_transform)
     if family not in FAMILIES:
         raise ValueError(f"unknown posterior family {family!r}; valid: {', '.join(FAMILIES)}")
     if family == "variational":
         net = models.build(model, num_classes, kind="variational", estimator=estimator, **kw)
         return Variational(net, num_classes, num_samples, sample_map, kl_weight=kl_weight,
-                           train_samples=train_samples, class_weights=cw)
+                           train_samples=train_samples, **head)
     if family == "mc_dropout":
         net = models.build(model, num_classes, kind="mc_dropout", **kw)
-        return MCDropout(net, num_classes, num_samples, sample_map, class_weights=cw)
+        return MCDropout(net, num_classes, num_samples, sample_map, **head)
     net = models.build(model, num_classes, kind="deterministic", **kw)
-    member = Deterministic(net, num_classes, class_weights=cw)
+    member = Deterministic(net, num_classes, **head)
     if family == "deterministic":
         return member
     if family == "ensemble":

@@ -13,6 +13,13 @@ parameters live in a ``variables`` pytree (``{"params": ..., "batch_stats":
 Acquisition functions and the active-learning loop see only ``log_probs``
 (and embeddings), never which family produced them.
 
+Other outputs than class logits (a detector's heatmaps and boxes): give a
+single-model posterior a ``data_loss`` (used instead of the label NLL on float
+targets ``y [B, ...]``, e.g. :func:`bal.detection.centernet.loss_terms`) and an
+``output_transform`` (used instead of ``log_softmax`` at prediction, e.g.
+:func:`raw_outputs`); every family then trains and predicts the model's own
+outputs, ``[S, N, ...]`` per sample or member (see :class:`SingleModelPosterior`).
+
 Sample strategy: posterior samples (keys) are mapped with ``jax.vmap`` or
 ``jax.lax.map``. On XLA:CPU a vmap over per-sample *weights* turns
 convolutions into slow grouped convolutions (about 30x slower, measured in
@@ -61,9 +68,11 @@ def map_over(fn: Callable, xs, strategy: str, batch_size: int | None = None):
     raise ValueError(f"unknown map strategy {strategy!r}; expected 'vmap', 'map' or 'unroll'")
 
 
-def resolve_sample_map(strategy: str, training: bool = False) -> str:
-    """Pick how to map samples / members for ``strategy="auto"``.
+def resolve_sample_map(strategy: str, training: bool = False, *, members: bool = False) -> str:
+    """Pick how to map samples (``members=True``: ensemble members) for ``strategy="auto"``.
 
+    The choice is the backend policy's (:func:`bal.backend.policy`):
+    ``train_map`` under ``grad``, else ``member_map`` / ``sample_map``.
     Measured on XLA:CPU (Gal CNN, 2 cores, 2,000 inputs x 20 samples): in
     prediction ``lax.map`` beats ``vmap`` for weight samples and ensemble
     members by ~13x (vmap turns per-sample kernels into grouped convolutions)
@@ -75,9 +84,12 @@ def resolve_sample_map(strategy: str, training: bool = False) -> str:
         raise ValueError(f"unknown sample_map {strategy!r}; expected one of {SAMPLE_MAPS}")
     if strategy != "auto":
         return strategy
-    if jax.default_backend() != "cpu":
-        return "vmap"
-    return "unroll" if training else "map"
+    from bal import backend  # here: the policy is read at trace time
+
+    p = backend.policy()
+    if training:
+        return p.train_map
+    return p.member_map if members else p.sample_map
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -108,6 +120,25 @@ def data_nll(logits: jax.Array, labels: jax.Array, class_weights=None) -> jax.Ar
     return masked_cross_entropy(logits, labels, class_weights=weights)
 
 
+def raw_outputs(outputs: jax.Array) -> jax.Array:
+    """The ``output_transform`` that keeps a model's outputs as they are (e.g. CenterNet's
+    heatmap logits, sizes and offsets ``[N, H', W', C + 4]``)."""
+    return outputs
+
+
+def split_data_loss(value):
+    """A ``data_loss`` result as ``(loss [], aux {name: scalar})``: a scalar, a
+    ``(loss, aux)`` pair, or a dict holding ``"loss"`` (plus named parts)."""
+    if isinstance(value, dict):
+        if "loss" not in value:
+            raise ValueError(f"a data_loss returning a dict must hold 'loss'; got keys {sorted(value)}")
+        return value["loss"], {k: v for k, v in value.items() if k != "loss"}
+    if isinstance(value, tuple):
+        loss, aux = value
+        return loss, dict(aux)
+    return value, {}
+
+
 @dataclasses.dataclass(frozen=True)
 class SingleModelPosterior:
     """Shared machinery of the families built from one model (not an ensemble).
@@ -128,6 +159,14 @@ class SingleModelPosterior:
     sample_batch_size: int | None = None
     #: optional per-class loss weights ``[C]`` (a tuple; see :func:`data_nll`).
     class_weights: tuple[float, ...] | None = None
+    #: the data term of the loss, ``data_loss(outputs, y)`` -> a scalar, ``(loss, aux)`` or a
+    #: dict with ``"loss"`` (:func:`split_data_loss`), on float targets ``y [B, ...]``;
+    #: ``None``: the label NLL :func:`data_nll` (classification, segmentation). Pass a
+    #: module-level function: it is part of the posterior's hash (a jit static argument).
+    data_loss: Callable | None = None
+    #: one sample's prediction from the model outputs; ``None``: ``log_softmax`` over the
+    #: last axis (log-probabilities). :func:`raw_outputs` keeps the outputs as they are.
+    output_transform: Callable | None = None
 
     #: the number of stacked members (``None`` for a single model).
     num_members = None
@@ -143,6 +182,35 @@ class SingleModelPosterior:
                 raise ValueError(f"class_weights must be {self.num_classes} non-negative numbers (one per class, "
                                  f"not all zero); got {self.class_weights!r}")
             object.__setattr__(self, "class_weights", weights)
+        if self.class_weights is not None and self.data_loss is not None:
+            raise ValueError("class_weights weight the label NLL; with a data_loss put class weights "
+                             "into that loss instead")
+        for name in ("data_loss", "output_transform"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise ValueError(f"{name} must be a function; got {getattr(self, name)!r}")
+
+    @property
+    def uses_labels(self) -> bool:
+        """Whether ``y`` holds integer labels (the NLL loss) rather than targets of a ``data_loss``."""
+        return self.data_loss is None
+
+    def data_term(self, outputs, y):
+        """The data term of the loss and its aux scalars: ``(loss [], aux)``.
+
+        The label NLL (:func:`data_nll`, aux ``{"nll"}``) or, with a ``data_loss``,
+        its value (aux ``{"data_loss", **its named parts}``).
+        """
+        if self.data_loss is None:
+            nll = data_nll(outputs, y, self.class_weights)
+            return nll, {"nll": nll}
+        value, aux = split_data_loss(self.data_loss(outputs, y))
+        return value, {"data_loss": value, **aux}
+
+    def transform_outputs(self, outputs):
+        """One posterior sample's prediction from the model outputs (``log_softmax`` by default)."""
+        if self.output_transform is None:
+            return jax.nn.log_softmax(outputs)
+        return self.output_transform(outputs)
 
     # --- initialisation -----------------------------------------------------------------
     def init(self, key: jax.Array, example_x: jax.Array) -> Variables:
@@ -171,7 +239,8 @@ class SingleModelPosterior:
         Args:
           variables: the model variables.
           x: ``[B, ...]`` inputs; y: ``[B]`` integer labels, or ``[B, H, W]`` pixel
-            labels for dense models (255 = unlabeled pixel, see :func:`data_nll`).
+            labels for dense models (255 = unlabeled pixel, see :func:`data_nll`),
+            or with a ``data_loss`` its float targets ``[B, ...]``.
           key: PRNG key for this step's noise (dropout, weight noise).
           num_train: size of the labeled set (scales KL terms).
           step: optimisation step (for annealing schedules).
@@ -181,16 +250,17 @@ class SingleModelPosterior:
           updated ``batch_stats`` (or ``None``) and ``aux`` a dict of scalars.
         """
         logits, stats, _ = self._train_forward(variables, x, key)
-        nll = data_nll(logits, y, self.class_weights)
-        return nll, (stats, {"nll": nll})
+        loss, aux = self.data_term(logits, y)
+        return loss, (stats, aux)
 
     # --- prediction ---------------------------------------------------------------------
     def _one_sample(self, variables, x, key, sample: bool = True):
-        """``(log_probs [N, C], embeddings [N, D])`` for one posterior sample."""
+        """``(log_probs [N, C], embeddings [N, D])`` for one posterior sample (with an
+        ``output_transform``: its value of the outputs instead of ``log_probs``)."""
         logits, embedding = self.model.apply(
             variables, x, train=False, sample=sample, rngs=model_rngs(key), return_embedding=True
         )
-        return jax.nn.log_softmax(logits), embedding
+        return self.transform_outputs(logits), embedding
 
     def num_samples_for(self, num_samples: int | None) -> int:
         """The ``S`` that ``predict`` returns for a requested ``num_samples``."""

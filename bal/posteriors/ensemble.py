@@ -67,6 +67,11 @@ class Ensemble:
         return self.member.num_classes
 
     @property
+    def uses_labels(self) -> bool:
+        """Whether the members train on integer labels (else on their ``data_loss``'s targets)."""
+        return self.member.uses_labels
+
+    @property
     def default_num_samples(self) -> int:
         return self.num_members * self.member.default_num_samples
 

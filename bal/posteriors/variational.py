@@ -4,6 +4,8 @@ The loss is the negative ELBO per training example::
 
     loss = mean_k [ nll_k ] + kl_weight(step) * mean_k [ KL_k ] / num_train
 
+(with a ``data_loss``, e.g. CenterNet's, its value takes the place of ``nll_k``)
+
 with ``k`` over ``train_samples`` weight draws per step (each draw uses the
 layers' training estimator: reparameterisation, local reparameterisation or
 Flipout). At prediction time every posterior sample is one weight draw shared
@@ -20,7 +22,6 @@ import jax.numpy as jnp
 
 from bal.posteriors.base import (
     SingleModelPosterior,
-    data_nll,
     map_over,
     resolve_sample_map,
 )
@@ -52,16 +53,18 @@ class Variational(SingleModelPosterior):
 
         def one_draw(k):
             logits, stats, kl = self._train_forward(variables, x, k)
-            return data_nll(logits, y, self.class_weights), kl, stats
+            data, aux = self.data_term(logits, y)
+            return data, aux, kl, stats
 
         if self.train_samples == 1:
-            nll, kl, stats = jax.tree.map(lambda a: a[None], one_draw(keys[0]))
+            nll, aux, kl, stats = jax.tree.map(lambda a: a[None], one_draw(keys[0]))
         else:  # draws differ in their kernels: see resolve_sample_map
             strategy = resolve_sample_map(self.sample_map, training=True)
-            nll, kl, stats = map_over(one_draw, keys, strategy)
+            nll, aux, kl, stats = map_over(one_draw, keys, strategy)
         # batch statistics do not depend on the weight draw much; average the K updates
         stats = None if stats is None else jax.tree.map(lambda s: jnp.mean(s, axis=0), stats)
         nll, kl = jnp.mean(nll), jnp.mean(kl)
+        aux = jax.tree.map(lambda a: jnp.mean(a, axis=0), aux)  # {"nll"}, or a data_loss's terms
         weight = self.kl_weight(step) if callable(self.kl_weight) else self.kl_weight
         total = nll + weight * kl / num_train
-        return total, (stats, {"nll": nll, "kl": kl, "kl_weight": jnp.asarray(weight)})
+        return total, (stats, {**aux, "kl": kl, "kl_weight": jnp.asarray(weight)})

@@ -6,7 +6,9 @@ images each cycle acquires. One cycle trains the posterior over a CenterNet
 (:mod:`bal.models.centernet`; from a fresh initialisation) on the labeled
 images' packed targets (:meth:`bal.detection.centernet.Targets.packed`, the
 posterior's loss is CenterNet's focal + L1 loss, see
-:func:`build_posterior`), evaluates it on the test split with COCO box AP
+:func:`build_posterior`) and, with ``hflip`` (default), on their mirror
+images too (on 2,000 road scenes, 10 minutes of training on the 2-core CPU
+reach AP50 0.76 with it and 0.67 without), evaluates it on the test split with COCO box AP
 (:func:`bal.detection.metrics.evaluate`) of the boxes decoded from the
 posterior-mean heatmap, scores the unlabeled images with the strategy
 (:mod:`bal.active.detection_config` names them) and takes the top
@@ -47,9 +49,9 @@ from bal.detection import centernet
 from bal.detection.metrics import evaluate as coco_evaluate
 from bal.models.centernet import output_hw, split_outputs
 from bal.predict import Chunk, predict
-from bal.train import fit
+from bal.train import fit, steps_per_epoch
 
-__all__ = ["DetectionProblem", "load_detection_problem", "build_posterior", "evaluate_detection",
+__all__ = ["DetectionProblem", "load_detection_problem", "mirror", "encode", "build_posterior", "evaluate_detection",
            "mean_detections", "heatmap_scores", "box_scores", "DetectionTask", "EVAL_DETECTIONS"]
 
 #: detections per test image for AP (COCO's 100)
@@ -59,11 +61,14 @@ EVAL_DETECTIONS = 100
 @dataclasses.dataclass(frozen=True)
 class DetectionProblem:
     """The train (pool) and test splits and the train images' packed CenterNet targets
-    ``float32 [N, H', W', C + 5]`` (encoded once: the oracle's answer for an image)."""
+    ``float32 [N, H', W', C + 5]`` (encoded once: the oracle's answer for an image), and
+    those of their mirror images (:func:`mirror`) for ``hflip`` training."""
 
     train: DetectionDataset
     test: DetectionDataset
     train_targets: np.ndarray
+    #: the targets of the mirrored train images (``hflip``), or None
+    flipped_targets: np.ndarray | None = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -80,6 +85,15 @@ def encode(dataset) -> np.ndarray:
                                     input_hw=dataset.images.shape[1:3]).packed()
 
 
+def mirror(dataset: DetectionDataset) -> DetectionDataset:
+    """The dataset mirrored left-right: images ``[:, :, ::-1]``, boxes ``x0, x1 -> W - x1, W - x0``."""
+    width = dataset.images.shape[2]
+    boxes = dataset.boxes.copy()
+    boxes[..., 0], boxes[..., 2] = width - dataset.boxes[..., 2], width - dataset.boxes[..., 0]
+    boxes[~dataset.valid] = 0.0
+    return dataclasses.replace(dataset, images=np.ascontiguousarray(dataset.images[:, :, ::-1]), boxes=boxes)
+
+
 def load_detection_problem(config: DetectionConfig) -> DetectionProblem:
     from bal.data.detection import load_road_scenes
 
@@ -87,7 +101,7 @@ def load_detection_problem(config: DetectionConfig) -> DetectionProblem:
     kw = dict(height=height, width=width, seed=config.data_seed, night_fraction=config.night_fraction)
     train = load_road_scenes("train", config.num_train, **kw)
     test = load_road_scenes("test", config.num_test, **kw)
-    return DetectionProblem(train, test, encode(train))
+    return DetectionProblem(train, test, encode(train), encode(mirror(train)) if config.hflip else None)
 
 
 def _hashable(kwargs: dict) -> dict:
@@ -103,6 +117,13 @@ def build_posterior(config: DetectionConfig, num_classes: int):
         num_members=config.num_members, regularization=config.regularization, estimator=config.estimator,
         kl_weight=config.kl_weight, model_kwargs=_hashable(config.model_kwargs),
         data_loss=centernet.loss_terms, output_transform=bposteriors.raw_outputs)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _init(posterior, key, example_x):
+    """``posterior.init`` as one compiled program (eagerly, every parameter's initialiser
+    compiles on its own: about 70 small XLA:CPU compiles for a CenterNet, ~20 s)."""
+    return posterior.init(key, example_x)
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -228,6 +249,9 @@ class DetectionTask:
         expected = (len(problem.train), *output_hw(config.image_size), problem.num_classes + 5)
         if tuple(problem.train_targets.shape) != expected:
             raise ValueError(f"train_targets must have shape {list(expected)}; got {list(problem.train_targets.shape)}")
+        if config.hflip and (problem.flipped_targets is None or problem.flipped_targets.shape != expected):
+            raise ValueError(f"hflip needs the problem's flipped_targets {list(expected)} (load_detection_problem "
+                             "with hflip on encodes them)")
         for c in config.target_classes:
             if not 0 <= c < problem.num_classes:
                 raise ValueError(f"target class {c} is out of range: the dataset has classes "
@@ -260,16 +284,22 @@ class DetectionTask:
     # -- one cycle -----------------------------------------------------------
     def train(self, init_key, fit_key, labeled: np.ndarray):
         """A posterior trained on the ``labeled`` images: ``(variables, fields)``."""
-        config, posterior = self.config, self.posterior
-        x, y = self.problem.train.images[labeled], self.problem.train_targets[labeled]
-        variables = posterior.init(init_key, x[:1])
-        result = fit(posterior, variables, x, y, fit_key, num_epochs=config.epochs, num_steps=config.steps,
-                     min_steps=config.min_steps if config.epochs is not None else 0,
-                     batch_size=config.batch_size, learning_rate=config.learning_rate,
-                     weight_decay=config.weight_decay)
-        steps = int(result.history[-1]["step"])
-        batch = min(config.batch_size, len(labeled))
-        fields = {"train_steps": steps, "train_epochs": round(steps * batch / len(labeled), 4),
+        config, posterior, problem = self.config, self.posterior, self.problem
+        n = len(labeled)
+        x, y = problem.train.images[labeled], problem.train_targets[labeled]
+        if config.hflip:  # every labeled image and its mirror image
+            x = np.concatenate([x, x[:, :, ::-1]])
+            y = np.concatenate([y, problem.flipped_targets[labeled]])
+        if config.steps is not None:
+            steps = config.steps
+        else:  # whole epochs over the labeled images (mirrors not counted), at least min_steps
+            per_epoch = steps_per_epoch(n, config.batch_size)
+            steps = max(config.epochs, -(-config.min_steps // per_epoch)) * per_epoch
+        variables = _init(posterior, init_key, x[:1])
+        result = fit(posterior, variables, x, y, fit_key, num_steps=steps, batch_size=config.batch_size,
+                     learning_rate=config.learning_rate, weight_decay=config.weight_decay, num_train=n)
+        batch = min(config.batch_size, len(x))
+        fields = {"train_steps": steps, "train_epochs": round(steps * batch / n, 4),
                   "train_loss": float(result.history[-1]["loss"])}
         return jax.block_until_ready(result.variables), fields
 
