@@ -56,12 +56,13 @@ def _setting_fields():
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """One ``--flag`` per setting of any task, documented from the dataclasses."""
     from bal.active.config import HELP
+    from bal.active.detection_config import HELP as DETECTION_HELP
     from bal.active.segmentation.config import HELP as SEGMENTATION_HELP
 
     for field, hint, cls in _setting_fields():
         flag = "--" + field.name.replace("_", "-")
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        text = HELP.get(field.name) or SEGMENTATION_HELP.get(field.name, "")
+        text = HELP.get(field.name) or SEGMENTATION_HELP.get(field.name) or DETECTION_HELP.get(field.name, "")
         if cls.TASK != "classification":
             text = f"[{cls.TASK}] {text}"
         help_text = f"{text} (default: {default})".strip()

@@ -36,10 +36,10 @@ TASK_METRICS = {"classification": ("accuracy",), "segmentation": ("miou", "mean_
 #: Metrics where lower is better: a threshold is reached at ``metric <= t`` and a smaller AUC wins.
 LOWER_IS_BETTER = frozenset({"nll", "ece", "brier", "loss"})
 #: Metrics in [0, 1], shown and thresholded as percentages.
-FRACTION_METRICS = frozenset({"accuracy", "miou", "mean_iou", "map", "pixel_accuracy"})
+FRACTION_METRICS = frozenset({"accuracy", "miou", "mean_iou", "map", "ap50", "ap75", "pixel_accuracy"})
 _DISPLAY = {"miou": "mIoU", "mean_iou": "mIoU", "map": "mAP", "pixel_accuracy": "pixel accuracy"}
 #: Label counts other than ``num_labels``, preferred first, and what they count.
-_UNIT_KEYS = (("num_labeled_pixels", "pixels"), ("num_labeled_boxes", "boxes"), ("num_labeled_images", "images"))
+_UNIT_KEYS = (("num_labeled_pixels", "pixels"), ("num_labeled_images", "images"), ("num_labeled_boxes", "boxes"))
 
 
 def record_task(records: list[dict]) -> str:
@@ -76,13 +76,14 @@ def default_metric(records: list[dict]) -> str:
 
 
 def label_key(records: list[dict]) -> str:
-    """The record key that counts the labels: ``num_labels`` when every record has it, else the
-    first of ``num_labeled_pixels``, ``num_labeled_boxes``, ``num_labeled_images`` that every record has."""
+    """The record key that counts the labels (what labeling is paid by): ``num_labels`` when every
+    record has it, else the first of ``num_labeled_pixels``, ``num_labeled_images`` (detection pays
+    per image), ``num_labeled_boxes`` that every record has."""
     for key in ("num_labels", *(k for k, _ in _UNIT_KEYS)):
         if all(key in r for r in records):
             return key
-    raise ValueError("the records carry no label count (num_labels, num_labeled_pixels, num_labeled_boxes "
-                     "or num_labeled_images) in every record")
+    raise ValueError("the records carry no label count (num_labels, num_labeled_pixels, num_labeled_images "
+                     "or num_labeled_boxes) in every record")
 
 
 def label_unit(records: list[dict], key: str | None = None) -> str:

@@ -24,6 +24,9 @@ SMOKE = {
     "segmentation": dict(num_train=24, num_test=8, image_size=(16, 24), model_kwargs={"width": 4},
                          num_samples=2, initial_images=4, acquisition_images=2.0, acquisition_pixels=None,
                          cycles=1, steps=2, steps_per_image=0.0, batch_size=4, seeds=(0,), chunk_size=8),
+    "detection": dict(num_train=24, num_test=8, image_size=(32, 48), model_kwargs={"widths": (4, 8, 8), "head_width": 8,
+                      "num_groups": 4}, num_samples=2, initial_images=6, acquisition_images=4, cycles=1, epochs=None,
+                      steps=2, min_steps=0, batch_size=4, seeds=(0,), chunk_size=8),
 }
 
 
@@ -43,7 +46,7 @@ def test_every_study_has_a_config():
     names = {p.stem for p in CONFIGS}
     assert {"mnist_gal2017", "fashion_mnist", "growth_10pct", "least_vs_most_most", "batch_acquisition_mnist",
             "batch_acquisition_repeated_mnist", "cifar10_variational_flipout", "segmentation_crops_vs_images",
-            "segmentation_targeting"} <= names
+            "segmentation_targeting", "detection_road_scenes"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -62,10 +65,13 @@ def test_study_smoke(path, tmp_path):
             for a, b, r in zip(counts, counts[1:], recs):
                 assert b == a + len(r["acquired"]) and len(r["acquired"]) == config.acquisition_count(a)
             assert len(set(acquired)) == len(acquired), "an item acquired twice"
-        else:
+        elif config.task == "segmentation":
             assert len(recs) == 2 and all(r["task"] == "segmentation" for r in recs)
             assert recs[1]["num_labeled_pixels"] == recs[0]["num_labeled_pixels"] + recs[0]["acquired_pixels"]
             assert len(set(acquired)) == len(acquired), "a unit acquired twice"
+        else:
+            assert len(recs) == 2 and all(r["task"] == "detection" and 0 <= r["map"] <= 1 for r in recs)
+            assert [r["num_labeled_images"] for r in recs] == [6, 10] and len(set(acquired)) == 4
 
 
 def test_cifar10_without_data_says_how_to_get_it(tmp_path):

@@ -76,7 +76,7 @@ class Ensemble:
         return self.num_members * self.member.default_num_samples
 
     def _strategy(self, training: bool = False) -> str:
-        return resolve_sample_map(self.member_map, training=training)
+        return resolve_sample_map(self.member_map, training=training, members=True)
 
     def member_keys(self, key: jax.Array) -> jax.Array:
         """The ``[M]`` keys whose ``m``-th drives member ``m`` (init and training)."""
