@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["IGNORE_LABEL", "check_inputs", "check_int", "check_number"]
+__all__ = ["IGNORE_LABEL", "check_inputs", "check_int", "check_number", "check_target_classes"]
 
 #: the label of an unlabeled pixel (left out of losses and metrics)
 IGNORE_LABEL = 255
@@ -43,6 +43,14 @@ def check_number(name: str, value, *, minimum: float | None = None, positive: bo
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}; got {value}")
     return value
+
+
+def check_target_classes(classes, class_names) -> None:
+    """Class ids for class targeting must name classes of the data set."""
+    for c in classes:
+        if not 0 <= c < len(class_names):
+            raise ValueError(f"target class {c} is out of range: the dataset has classes "
+                             f"0..{len(class_names) - 1} ({', '.join(class_names)})")
 
 
 def check_inputs(x, name: str = "inputs") -> None:

@@ -54,6 +54,12 @@ def _next_position(run_dir: RunDirectory) -> int:
     return run_dir.results_path.read_bytes().count(b"\n") if run_dir.results_path.exists() else 0
 
 
+def expected_cycles(task) -> int:
+    """Cycles a run will take (for progress / ETA): the task's estimate, else ``cycles + 1``."""
+    estimate = getattr(task, "expected_cycles", None)
+    return estimate() if estimate is not None else task.config.cycles + 1
+
+
 def _replay(task, strategy: str, seed: int, records: list[dict], run_dir: RunDirectory,
             positions: dict | None = None) -> kernel.LoopState:
     state = kernel.init(task, seed)
@@ -144,7 +150,7 @@ def run(config, out_dir, *, resume: bool = False, overwrite: bool = False, task=
             _restart_labeling(run_dir)
         done, positions = runs(recorded), _positions(recorded)
         if progress is not None:
-            total = len(strategies) * len(config.seeds) * task.expected_cycles()
+            total = len(strategies) * len(config.seeds) * expected_cycles(task)
             progress.start(total, sum(len(v) for v in done.values()))
         out = []
         try:

@@ -45,6 +45,7 @@ from bal.acquisition import boxes as box_acq
 from bal.acquisition import dense
 from bal.data.detection import DetectionDataset
 from bal.active.detection_config import DetectionConfig, Strategy, parse_strategy
+from bal.checks import check_target_classes
 from bal.detection import centernet
 from bal.detection.metrics import evaluate as coco_evaluate
 from bal.models.centernet import output_hw, split_outputs
@@ -252,20 +253,10 @@ class DetectionTask:
         if config.hflip and (problem.flipped_targets is None or problem.flipped_targets.shape != expected):
             raise ValueError(f"hflip needs the problem's flipped_targets {list(expected)} (load_detection_problem "
                              "with hflip on encodes them)")
-        for c in config.target_classes:
-            if not 0 <= c < problem.num_classes:
-                raise ValueError(f"target class {c} is out of range: the dataset has classes "
-                                 f"0..{problem.num_classes - 1} ({', '.join(problem.class_names)})")
+        check_target_classes(config.target_classes, problem.class_names)
         self.posterior = build_posterior(config, problem.num_classes)
         self.strategies = {s: parse_strategy(s) for s in config.strategies}
         self._cycle0 = {}  # seed -> (variables, metrics): cycle 0 is the same for every strategy
-
-    @property
-    def all_strategies(self) -> tuple[str, ...]:
-        return self.config.strategies
-
-    def expected_cycles(self) -> int:
-        return self.config.cycles + 1
 
     # -- the labeled state ---------------------------------------------------
     def initial_labels(self, seed: int) -> bdata.Pool:

@@ -29,7 +29,7 @@ from bal import checkpoint
 from bal import posteriors as bposteriors
 from bal.active.segmentation import acquire
 from bal.active.segmentation.config import SegmentationConfig, parse_strategy
-from bal.checks import IGNORE_LABEL
+from bal.checks import IGNORE_LABEL, check_target_classes
 from bal.predict import Chunk, predict
 from bal.segmentation.metrics import evaluate as seg_evaluate
 from bal.train import fit
@@ -116,10 +116,7 @@ class SegmentationTask:
         if tuple(problem.train_images.shape[1:3]) != tuple(config.image_size):
             raise ValueError(f"the problem's images are {problem.train_images.shape[1:3]} but image_size is "
                              f"{config.image_size}")
-        for c in config.target_classes:
-            if not 0 <= c < problem.num_classes:
-                raise ValueError(f"target class {c} is out of range: the dataset has classes "
-                                 f"0..{problem.num_classes - 1} ({', '.join(problem.class_names)})")
+        check_target_classes(config.target_classes, problem.class_names)
         self.posterior = build_posterior(config, problem.num_classes)
         self.pretrained = None
         if config.pretrained is not None:
@@ -128,13 +125,6 @@ class SegmentationTask:
         self.grids = {s: acquire.unit_grid(parse_strategy(s), height, width, config.grid_rows,
                                            config.grid_cols) for s in config.strategies}
         self._cycle0 = {}  # seed -> (variables, metrics): cycle 0 is the same for every strategy
-
-    @property
-    def all_strategies(self) -> tuple[str, ...]:
-        return self.config.strategies
-
-    def expected_cycles(self) -> int:
-        return self.config.cycles + 1
 
     def initial_labels(self, seed: int) -> np.ndarray:
         shape = self.problem.train_masks.shape
