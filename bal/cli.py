@@ -222,6 +222,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # `bal summary RUN | head`: the reader left; not an error of ours
+        return 141
     except (ValueError, OSError, ImportError, KeyError) as err:
         print(f"bal {args.command}: error: {_message(err)}", file=sys.stderr)
         return 2
