@@ -241,6 +241,32 @@ def al_cycle(*, labeled: int = 1000, pool: int = 59_000, num_samples: int = 20, 
     return record("al_cycle", params, timing, last_split=split)
 
 
+def detection_scoring(*, n: int = 512, num_samples: int = 10, height: int = 96, width: int = 128,
+                      chunk_size: int = 32, model_kwargs: dict | None = None, repeats: int = 3) -> dict:
+    """Images per second of location-BALD scoring with an MC-dropout CenterNet (S samples):
+    chunked prediction of ``[S, n, H/4, W/4, C + 4]`` reduced on the device to image scores."""
+    from bal.active.tasks.detection import heatmap_scores
+    from bal.data.detection import load_road_scenes
+    from bal.detection import centernet
+
+    data = load_road_scenes("train", num_images=n, height=height, width=width)
+    post = posteriors.build("mc_dropout", "centernet", data.num_classes, num_samples=num_samples,
+                            data_loss=centernet.loss_terms, output_transform=posteriors.raw_outputs,
+                            model_kwargs=model_kwargs)
+    variables = post.init(jax.random.key(0), data.images[:1])
+
+    def reduce(chunk):
+        return heatmap_scores(chunk.log_probs, "bald", "max")
+
+    def run():
+        return predict(post, variables, data.images, jax.random.key(1), chunk_size=chunk_size, reduce=reduce)
+
+    timing = measure(run, repeats=repeats)
+    params = {"n": n, "num_samples": num_samples, "height": height, "width": width, "chunk_size": chunk_size,
+              "model": "centernet", "family": "mc_dropout", "score": "bald_heatmap", "model_kwargs": model_kwargs}
+    return record("detection_scoring", params, timing, images_per_second=n / timing["median_seconds"])
+
+
 CASES = {
     "pool_scoring": pool_scoring,
     "acquisition_scores": scores_alone,
@@ -248,4 +274,5 @@ CASES = {
     "train": train_steps,
     "ensemble_vs_sequential": ensemble_vs_sequential,
     "al_cycle": al_cycle,
+    "detection_scoring": detection_scoring,
 }

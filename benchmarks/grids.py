@@ -22,6 +22,7 @@ def quick() -> list[tuple[str, dict]]:
         ("train", dict(model="gal_cnn", family="deterministic")),
         ("ensemble_vs_sequential", dict(num_members=5, steps=5, repeats=3)),
         ("al_cycle", dict(labeled=1_000, pool=5_000, epochs=2, repeats=2)),
+        ("detection_scoring", dict(n=64, num_samples=10, repeats=2)),
     ]
 
 
@@ -46,6 +47,7 @@ def default() -> list[tuple[str, dict]]:
     cases.append(("ensemble_vs_sequential", dict(num_members=5)))
     # one full cycle is a wall-time figure of its own (about a minute here): timed once after a warm-up cycle
     cases.append(("al_cycle", dict(labeled=1_000, pool=59_000, epochs=50, repeats=1)))
+    cases.append(("detection_scoring", dict(n=512, num_samples=10)))
     return cases
 
 
