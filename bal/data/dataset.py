@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["Dataset"]
+__all__ = ["Dataset", "check_unit_images", "check_class_names"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -80,3 +80,22 @@ class Dataset:
     def __repr__(self) -> str:
         return (f"Dataset(name={self.name!r}, split={self.split!r}, images={self.images.dtype}"
                 f"{list(self.images.shape)}, num_classes={self.num_classes})")
+
+
+def check_unit_images(name: str, images: np.ndarray) -> None:
+    """Float images of a dense-task data set must lie in [0, 1] (NaN fails too)."""
+    if images.size:
+        lo, hi = float(images.min()), float(images.max())
+        if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
+            raise ValueError(f"{name}: image values must lie in [0, 1]; found {lo}..{hi}")
+
+
+def check_class_names(name: str, class_names, *, unique: bool = True) -> tuple[str, ...]:
+    """``class_names`` as a non-empty tuple of strings (distinct when ``unique``)."""
+    names = tuple(str(c) for c in class_names)
+    if not names:
+        raise ValueError(f"{name}: class_names is empty; a dataset needs at least one class")
+    if unique and len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"{name}: class_names repeat {dup}; each class needs its own name")
+    return names

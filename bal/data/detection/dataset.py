@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..dataset import check_class_names, check_unit_images
 from ..segmentation.dataset import _describe
 
 __all__ = ["PAD_CLASS", "DetectionDataset", "box_frequencies", "class_presence"]
@@ -71,17 +72,8 @@ class DetectionDataset:
                 f"{nm}: images {list(im.shape)}, boxes {list(b.shape)}, classes {list(c.shape)} and valid "
                 f"{list(v.shape)} disagree on [N, K]"
             )
-        if im.size:
-            lo, hi = float(im.min()), float(im.max())
-            if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
-                raise ValueError(f"{nm}: image values must lie in [0, 1]; found {lo}..{hi}")
-        names = tuple(str(n) for n in self.class_names)
-        if not names:
-            raise ValueError(f"{nm}: class_names is empty; a dataset needs at least one class")
-        if len(set(names)) != len(names):
-            dup = sorted({n for n in names if names.count(n) > 1})
-            raise ValueError(f"{nm}: class_names repeat {dup}; each class needs its own name")
-        object.__setattr__(self, "class_names", names)
+        check_unit_images(nm, im)
+        object.__setattr__(self, "class_names", check_class_names(nm, self.class_names))
         self._check_boxes(im.shape[1], im.shape[2])
         if self.file_names is not None:
             files = tuple(str(f) for f in self.file_names)

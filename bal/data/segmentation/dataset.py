@@ -9,6 +9,7 @@ import numpy as np
 __all__ = ["IGNORE_LABEL", "SegmentationDataset", "class_frequencies", "class_presence"]
 
 from bal.checks import IGNORE_LABEL  # noqa: E402  (one definition)
+from bal.data.dataset import check_class_names, check_unit_images  # noqa: E402
 """Mask value of pixels that carry no label (Cityscapes / BDD100K convention); losses and metrics skip them."""
 
 
@@ -57,13 +58,8 @@ class SegmentationDataset:
             raise ValueError(
                 f"{self.name}: images {list(im.shape)} and masks {list(m.shape)} disagree on [N, H, W]"
             )
-        if im.size:
-            lo, hi = float(im.min()), float(im.max())
-            if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
-                raise ValueError(f"{self.name}: image values must lie in [0, 1]; found {lo}..{hi}")
-        names = tuple(str(c) for c in self.class_names)
-        if not names:
-            raise ValueError(f"{self.name}: class_names is empty; a dataset needs at least one class")
+        check_unit_images(self.name, im)
+        names = check_class_names(self.name, self.class_names, unique=False)
         object.__setattr__(self, "class_names", names)
         k, ign = len(names), int(self.ignore_label)
         if 0 <= ign < k:
