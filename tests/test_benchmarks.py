@@ -26,6 +26,8 @@ def test_measure_reports_median_and_compile_separately():
     ("batchbald", dict(batch=3, n=32, num_samples=4)),
     ("pool_scoring", dict(model="mlp", family="mc_dropout", n=40, num_samples=4, chunk_size=16)),
     ("train", dict(model="mlp", family="ensemble", batch_size=8, steps=2, num_members=2)),
+    ("detection_scoring", dict(n=8, num_samples=2, height=32, width=48, chunk_size=4,
+                               model_kwargs={"widths": (4, 8, 8), "head_width": 8, "num_groups": 4})),
 ])
 def test_case_records_state_params_timing_and_hardware(case, params):
     from benchmarks.cases import CASES
@@ -33,6 +35,8 @@ def test_case_records_state_params_timing_and_hardware(case, params):
     rec = CASES[case](repeats=2, **params)
     json.dumps(rec)
     assert rec["case"] in (case, "train")
+    if case == "detection_scoring":
+        assert rec["images_per_second"] > 0
     assert rec["median_seconds"] > 0 and rec["repeats"] == 2
     assert rec["env"]["backend"] == "cpu" and rec["env"]["jax"]
     assert rec["peak_rss_mb"] > 0
