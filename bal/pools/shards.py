@@ -13,6 +13,7 @@ size, dtype or shape differs from the index) is a one-line error naming the file
 
 from __future__ import annotations
 
+import abc
 import importlib
 import json
 import mmap
@@ -91,8 +92,9 @@ class _Sharded(PoolSource):
             raise ValueError(f"{self.index_path}: shard {shard} has no {self.storage!r} file")
         return self.folder / name
 
-    def _read_shard(self, shard: int, a: int, b: int) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _read_shard(self, shard: int, a: int, b: int) -> np.ndarray:
+        """Rows ``[a, b)`` of shard ``shard`` (NpyShards: memmap; ArrayRecordShards: Grain)."""
 
     def read_raw(self, start, stop):
         start, stop = _check_range(start, stop, len(self))

@@ -36,6 +36,7 @@ Sources:
 
 from __future__ import annotations
 
+import abc
 import pathlib
 from typing import Sequence
 
@@ -62,7 +63,7 @@ def _check_range(start, stop, n: int) -> tuple[int, int]:
     return start, stop
 
 
-class PoolSource:
+class PoolSource(abc.ABC):
     """The interface (and shared behaviour) of every pool source.
 
     Subclasses set ``item_shape`` and ``dtype`` and define ``__len__``,
@@ -72,11 +73,13 @@ class PoolSource:
     item_shape: tuple
     dtype: np.dtype
 
-    def __len__(self) -> int:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """Number of items in the pool."""
 
-    def read_raw(self, start: int, stop: int) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def read_raw(self, start: int, stop: int) -> np.ndarray:
+        """Items ``[start, stop)`` in their stored dtype ``[stop - start, *item_shape]``."""
 
     def _name(self, position: int) -> str:
         return str(position)
