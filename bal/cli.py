@@ -134,16 +134,34 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _stopping_text(run_dir, records) -> str:
+    """Where the stopping criteria would have stopped each run (runs with a stop set)."""
+    import pathlib
+
+    from bal.active.results import RunDirectory
+    from bal.active.stopping import format_stopping
+
+    run_dir = pathlib.Path(run_dir)
+    config = RunDirectory(run_dir).read_config() if (run_dir / "config.json").exists() else None
+    return format_stopping(records, config)
+
+
 def _cmd_summary(args) -> int:
     from bal.active.results import read_records
     from bal.report import format_summary, summarize
 
-    print(format_summary(summarize(read_records(args.run_dir), args.thresholds, metric=args.metric)))
+    records = read_records(args.run_dir)
+    print(format_summary(summarize(records, args.thresholds, metric=args.metric)))
+    stops = _stopping_text(args.run_dir, records)
+    if stops:
+        print("\n" + stops)
     if args.write:
-        from bal.report import write_report
+        from bal.report import ANNOTATION_PLOT, annotation_timed, write_report
 
         summary, plot = write_report(args.run_dir, args.thresholds, metric=args.metric)
-        print(f"wrote {summary} and {plot}")
+        timed = annotation_timed(records)  # people's annotation time: plotted too
+        files = [summary, plot, *([plot.parent / ANNOTATION_PLOT] if timed else [])]
+        print(f"wrote {', '.join(map(str, files[:-1]))} and {files[-1]}")
     return 0
 
 

@@ -36,7 +36,9 @@ def _cmd_import(args) -> int:
     from bal.labeling.imports import import_labels
 
     r = import_labels(args.run_dir, args.file, args.format)
-    print(f"imported {r.imported} labels from {r.path} ({r.format}, batch {r.batch}); "
+    timed = f", {r.seconds:g} s of annotation time for {r.timed} of them" if r.timed else ""
+    again = f", {r.again} imported before skipped" if r.again else ""
+    print(f"imported {r.imported} labels from {r.path} ({r.format}, batch {r.batch}{timed}{again}); "
           f"{r.missing} queries still await labels")
     print(f"continue with: {resume_command(args.run_dir)}")
     return 0
@@ -45,7 +47,7 @@ def _cmd_import(args) -> int:
 def _cmd_status(args) -> int:
     from bal.active.results import RunDirectory, read_records, runs
     from bal.labeling import state as lstate
-    from bal.labeling.stopping import should_stop
+    from bal.active.stopping import should_stop
 
     run_dir = RunDirectory(args.run_dir)
     config = run_dir.read_config()
@@ -57,10 +59,20 @@ def _cmd_status(args) -> int:
     queued_labeled = {q["index"] for q in (pending or {"queries": []})["queries"]} & set(stored)
     print(f"{run_dir.path}: {getattr(config, 'task', 'classification')}, oracle {oracle}")
     if oracle == "human":
-        print(f"labels: {len(stored)} given in {lstate.LabelStore(run_dir.path).num_batches()} imports "
+        store = lstate.LabelStore(run_dir.path)
+        print(f"labels: {len(stored)} given in {store.num_batches()} imports "
               f"({len(queued_labeled)} not used yet); pending: {len(waiting)} queries await labels")
+        times = [a.seconds for a in store.answers(timed=True).values() if a.seconds is not None]
+        if times:
+            print(f"annotation time: {sum(times):.1f} s for {len(times)} labels "
+                  f"({sum(times) / len(times):.1f} s per label)")
     paused = {(r["strategy"], r["seed"]): r for r in (pending or {"runs": []})["runs"]}
-    metric = args.metric
+    if args.metric:
+        metric = args.metric
+    else:  # the task's metric: accuracy, mean IoU, mAP
+        from bal.report import default_metric
+
+        metric = default_metric(records) if records else "accuracy"
     for (strategy, seed), rs in sorted(runs(records).items()):
         last = rs[-1]
         value = last.get(metric)
@@ -137,7 +149,8 @@ def add_commands(subparsers) -> None:
     i.set_defaults(func=_cmd_import)
     s = sub.add_parser("status", help="labeled / pending, and whether to stop paying for labels")
     s.add_argument("run_dir")
-    s.add_argument("--metric", default="accuracy", help="test metric of the stopping rule (default: accuracy)")
+    s.add_argument("--metric", default=None,
+                   help="test metric of the stopping rule (default: the task's, accuracy or map or mean IoU)")
     s.add_argument("--window", type=int, default=3, help="cycles the stopping rules look back (default: 3)")
     s.add_argument("--min-gain", type=float, default=1e-4,
                    help="stop below this metric gain per label (default: 1e-4)")

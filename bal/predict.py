@@ -26,7 +26,7 @@ a mesh of one.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +36,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from bal import backend
 from bal.metrics import predictive_log_probs
 from bal.checks import check_inputs, input_shape_errors
+
+if TYPE_CHECKING:  # the protocol only types signatures
+    from bal.posteriors.protocol import Posterior
 
 __all__ = ["Chunk", "default_chunk_size", "predict", "predictive", "pool_mesh"]
 
@@ -83,19 +86,30 @@ def pool_mesh(devices=None) -> Mesh:
     return Mesh(np.asarray(devices), ("pool",))
 
 
-@functools.partial(
-    jax.jit, static_argnames=("posterior", "num_samples", "reduce", "with_embeddings")
-)
-def _chunk(variables, x, key, start, reduce_args, *, posterior, num_samples, reduce,
-           with_embeddings):
+_STATIC = ("posterior", "num_samples", "reduce", "with_embeddings")
+
+
+def _chunk_outputs(variables, x, key, start, reduce_args, *, posterior, num_samples, reduce,
+                   with_embeddings):
     log_probs, emb = posterior.predict_with_embeddings(variables, x, key, num_samples)
     if reduce is not None:
         return reduce(Chunk(log_probs, emb, start), *reduce_args)
     return (log_probs, emb) if with_embeddings else log_probs
 
 
+_chunk = jax.jit(_chunk_outputs, static_argnames=_STATIC)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC + ("per_run_x",))
+def _chunk_runs(variables, x, key, start, reduce_args, *, per_run_x, **static):
+    """:func:`_chunk_outputs` of ``R`` runs at once (variables, key, reduce_args: ``[R, ...]``)."""
+    one = functools.partial(_chunk_outputs, **static)
+    return jax.vmap(one, in_axes=(0, 0 if per_run_x else None, 0, None, 0))(
+        variables, x, key, start, reduce_args)
+
+
 def predict(
-    posterior,
+    posterior: Posterior,
     variables,
     x,
     key: jax.Array,
@@ -106,6 +120,8 @@ def predict(
     reduce_args: tuple = (),
     with_embeddings: bool = False,
     mesh: Mesh | None = None,
+    runs: bool = False,
+    per_run_x: bool = False,
 ):
     """Posterior predictive samples (or their reductions) over a whole pool.
 
@@ -129,19 +145,29 @@ def predict(
         value does not recompile.
       with_embeddings: also return embeddings ``[S, N, D]`` (no ``reduce``).
       mesh: a 1-D device mesh (default: all local devices).
+      runs: predict for ``R`` independent runs side by side (the seeds of one
+        active-learning strategy) as one vmapped program: ``variables``,
+        ``key`` and every ``reduce_args`` leaf carry a leading run axis ``[R]``,
+        and so does every output (``[R, S, N, C]``, reductions ``[R, N, ...]``).
+      per_run_x: with ``runs``, ``x`` is ``[R, N, ...]``, one pool per run
+        (e.g. each seed's candidates); otherwise ``x [N, ...]`` is shared.
 
     Returns:
       numpy ``[S, N, C]`` (dense models: ``[S, N, H, W, C]``) log-probabilities; or ``(log_probs, embeddings)``; or
-      the reductions, concatenated over chunks along their leading axis.
+      the reductions, concatenated over chunks along their leading axis (with ``runs``: all
+      of them with a leading run axis).
     """
     if reduce is not None and with_embeddings:
         raise ValueError("with_embeddings cannot be combined with reduce")
     chunk_size = default_chunk_size() if chunk_size is None else chunk_size
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size!r}")
+    if per_run_x and not runs:
+        raise ValueError("per_run_x needs runs=True (one pool per run)")
     num_samples = posterior.num_samples_for(num_samples)
     check_inputs(x)
-    n = x.shape[0]
+    x_axis = 1 if per_run_x else 0  # the pool axis of x
+    n = x.shape[x_axis] if x.ndim > x_axis else 0
     if n == 0:
         raise ValueError("the pool is empty: nothing to predict")
     mesh = pool_mesh() if mesh is None else mesh
@@ -150,29 +176,32 @@ def predict(
     # shrinks cycle by cycle recompiles only a few times
     chunk = min(chunk_size, 1 << (n - 1).bit_length())
     chunk = -(-chunk // num_devices) * num_devices
-    data_sharding = NamedSharding(mesh, PartitionSpec("pool"))
+    data_sharding = NamedSharding(mesh, PartitionSpec(*([None] * x_axis), "pool"))
     replicated = NamedSharding(mesh, PartitionSpec())
     variables = jax.device_put(variables, replicated)
     key = jax.device_put(key, replicated)
     reduce_args = jax.device_put(tuple(reduce_args), replicated)
-    run = functools.partial(
-        _chunk, posterior=posterior, num_samples=num_samples, reduce=reduce,
-        with_embeddings=with_embeddings,
-    )
+    static = dict(posterior=posterior, num_samples=num_samples, reduce=reduce, with_embeddings=with_embeddings)
+    run = (functools.partial(_chunk_runs, per_run_x=per_run_x, **static) if runs
+           else functools.partial(_chunk, **static))
+    # the pool axis of the outputs: reductions [(R,) n, ...], samples [(R,) S, n, ...]
+    out_axis = int(runs) + int(reduce is None)
+    cut = lambda a, v: np.asarray(a)[(slice(None),) * out_axis + (slice(0, v),)]  # noqa: E731
     if reduce is not None:
-        to_host = lambda out, v: jax.tree.map(lambda a: np.asarray(a)[:v], out)  # noqa: E731
+        to_host = lambda out, v: jax.tree.map(lambda a: cut(a, v), out)  # noqa: E731
     elif with_embeddings:
-        to_host = lambda out, v: (np.asarray(out[0])[:, :v], np.asarray(out[1])[:, :v])  # noqa: E731
+        to_host = lambda out, v: (cut(out[0], v), cut(out[1], v))  # noqa: E731
     else:
-        to_host = lambda out, v: np.asarray(out)[:, :v]  # noqa: E731
+        to_host = cut
     xp = np if isinstance(x, np.ndarray) else jnp
     host, pending = [], None
     for start in range(0, n, chunk):
-        part = x[start:start + chunk]
-        valid = part.shape[0]
+        part = x[(slice(None),) * x_axis + (slice(start, start + chunk),)]
+        valid = part.shape[x_axis]
         if valid < chunk:  # pad the last chunk: one compiled shape for every chunk
-            pad = xp.zeros((chunk - valid,) + part.shape[1:], part.dtype)
-            part = xp.concatenate([part, pad])
+            shape = list(part.shape)
+            shape[x_axis] = chunk - valid
+            part = xp.concatenate([part, xp.zeros(shape, part.dtype)], axis=x_axis)
         if pending is None:  # the first chunk compiles: a shape mismatch shows here
             with input_shape_errors(x.shape):
                 out = run(variables, jax.device_put(part, data_sharding), key, start, reduce_args)
@@ -184,9 +213,9 @@ def predict(
             host.append(to_host(*pending))
         pending = (out, valid)
     host.append(to_host(*pending))
+    join = lambda *parts: np.concatenate(parts, axis=out_axis)  # noqa: E731
     if reduce is not None:
-        return jax.tree.map(lambda *parts: np.concatenate(parts), *host)
+        return jax.tree.map(join, *host)
     if with_embeddings:
-        return (np.concatenate([h[0] for h in host], axis=1),
-                np.concatenate([h[1] for h in host], axis=1))
-    return np.concatenate(host, axis=1)
+        return join(*[h[0] for h in host]), join(*[h[1] for h in host])
+    return join(*host)

@@ -20,13 +20,15 @@ Keys: epoch ``e``'s permutation uses ``fold_in(fold_in(key, 0), e)`` and step
 ``t``'s noise ``fold_in(fold_in(key, 1), t)``. An ensemble gives member ``m``
 the key ``split(key, M)[m]`` and derives the rest the same way, so a vmapped
 ensemble trains exactly like its members trained one by one with those keys.
+Runs side by side (``runs=True``: the seeds of one strategy) are one more
+vmapped axis in front of that, each run with its own key, data and state.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +38,9 @@ import optax
 from bal.predict import predict, predictive
 from bal import metrics as bmetrics
 from bal.checks import IGNORE_LABEL, check_inputs, input_shape_errors
+
+if TYPE_CHECKING:  # the protocol only types signatures
+    from bal.posteriors.protocol import Posterior
 
 __all__ = ["FitResult", "fit", "make_optimizer", "steps_per_epoch", "check_labeled", "check_targets",
            "check_inputs"]
@@ -76,7 +81,7 @@ def check_labeled(x, y, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     Classification: ``y [N]`` in ``[0, C)``. Dense prediction (segmentation):
     ``y [N, H, W]`` for inputs ``[N, H, W, C_in]`` (``y.shape == x.shape[:y.ndim]``),
     values in ``[0, C)`` or the ignore label 255 (an unlabeled pixel, left out of
-    the loss; see :func:`bal.posteriors.base.data_nll`).
+    the loss; see :func:`bal.posteriors.losses.data_nll`).
     """
     x, y = np.asarray(x), np.asarray(y)
     check_inputs(x)
@@ -153,11 +158,8 @@ def _l2_grad(params, l2):
     return jax.tree_util.tree_map_with_path(leaf, params)
 
 
-@functools.partial(
-    jax.jit, static_argnames=("posterior", "optimizer", "batch_size"), donate_argnums=(0,)
-)
-def _train_step(state, x, y, perm, offset, n_valid, l2, step_key, num_train, *, posterior,
-                optimizer, batch_size):
+def _step(state, x, y, perm, offset, n_valid, l2, step_key, num_train, *, posterior, optimizer,
+          batch_size):
     variables, opt_state, step = state
     # the last batch of an epoch wraps to the permutation's start: fixed shapes
     pos = (offset + jnp.arange(batch_size)) % n_valid
@@ -181,8 +183,22 @@ def _train_step(state, x, y, perm, offset, n_valid, l2, step_key, num_train, *, 
     return (new, opt_state, step + 1), {"loss": loss, **aux}
 
 
+_STATIC = ("posterior", "optimizer", "batch_size")
+_train_step = jax.jit(_step, static_argnames=_STATIC, donate_argnums=(0,))
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC, donate_argnums=(0,))
+def _train_step_runs(state, x, y, perm, offset, n_valid, l2, step_key, num_train, *, posterior,
+                     optimizer, batch_size):
+    """:func:`_step` of ``R`` independent runs at once: state, data, permutations and keys carry a
+    leading run axis ``[R, ...]``; the step count, offset and scalars are shared."""
+    one = functools.partial(_step, posterior=posterior, optimizer=optimizer, batch_size=batch_size)
+    return jax.vmap(one, in_axes=(0, 0, 0, 0, None, None, None, 0, None))(
+        state, x, y, perm, offset, n_valid, l2, step_key, num_train)
+
+
 def fit(
-    posterior,
+    posterior: Posterior,
     variables,
     x,
     y,
@@ -203,6 +219,7 @@ def fit(
     monitor: str = "nll",
     eval_num_samples: int | None = None,
     callback: Callable[[dict], None] | None = None,
+    runs: bool = False,
 ) -> FitResult:
     """Train ``posterior`` on the labeled set ``(x, y)``.
 
@@ -232,6 +249,13 @@ def fit(
       monitor: "nll" (lower is better) or "accuracy".
       eval_num_samples: posterior samples for validation (default: family's).
       callback: called with each epoch's history record (e.g. progress bars).
+      runs: train ``R`` independent runs side by side as one vmapped program (the
+        seeds of one active-learning strategy, whose labeled sets have equal
+        sizes): ``variables``, ``x``, ``y`` and ``key`` carry a leading run axis
+        (``x [R, N, ...]``, ``y [R, N]``, ``key [R]``), and so do the returned
+        variables, optimiser state and each history value. Run ``r`` gets
+        exactly the keys, permutations and steps of ``fit`` on run ``r`` alone.
+        No early stopping (runs would stop at different epochs).
     """
     if (num_epochs is None) == (num_steps is None):
         raise ValueError("give exactly one of num_epochs and num_steps")
@@ -248,7 +272,21 @@ def fit(
         raise ValueError(f"monitor must be 'nll' or 'accuracy'; got {monitor!r}")
     if patience is not None and validation is None:
         raise ValueError("patience (early stopping) needs a validation set")
-    if not getattr(posterior, "uses_labels", True):  # a task's own loss on float targets (detection)
+    if runs:
+        if validation is not None:
+            raise ValueError("runs side by side cannot early-stop (they would stop at different epochs); "
+                             "train them one by one with validation")
+        if opt_state is not None:
+            raise ValueError("runs side by side start from a fresh optimiser state (opt_state=None)")
+        x, y = np.asarray(x), np.asarray(y)
+        if x.ndim < 2 or y.ndim < 1 or x.shape[0] != y.shape[0]:
+            raise ValueError(f"runs side by side need x [R, N, ...] and y [R, N, ...] with one leading run axis; "
+                             f"got shapes {list(x.shape)} and {list(y.shape)}")
+        check = check_labeled if getattr(posterior, "uses_labels", True) else check_targets
+        checked = [check(xr, yr, posterior.num_classes) if check is check_labeled else check(xr, yr)
+                   for xr, yr in zip(x, y)]
+        x, y = np.stack([c[0] for c in checked]), np.stack([c[1] for c in checked])
+    elif not getattr(posterior, "uses_labels", True):  # a task's own loss on float targets (detection)
         if validation is not None:
             raise ValueError("validation (early stopping) needs classification labels; this posterior trains "
                              "on the float targets of its data_loss")
@@ -258,7 +296,7 @@ def fit(
     if validation is not None and y.ndim > 1:
         raise ValueError("validation (early stopping) supports classification labels [N] only; evaluate "
                          "a segmentation model with bal.segmentation.evaluate instead")
-    n = x.shape[0]
+    n = x.shape[1] if runs else x.shape[0]
     num_train = n if num_train is None else num_train
     bsz = min(batch_size, n)
     epoch_steps = steps_per_epoch(n, bsz)
@@ -269,20 +307,27 @@ def fit(
     optimizer = optimizer if optimizer is not None else make_optimizer(learning_rate, weight_decay)
 
     n_pad = _bucket(n)
-    x_dev = jnp.asarray(_pad(x, n_pad))
-    y_dev = jnp.asarray(_pad(y, n_pad))
+    pad = (lambda a: np.stack([_pad(r, n_pad) for r in a])) if runs else (lambda a: _pad(a, n_pad))
+    x_dev, y_dev = jnp.asarray(pad(x)), jnp.asarray(pad(y))
     ensemble = posterior.num_members is not None
-    root = posterior.member_keys(key) if ensemble else key
+    member_keys = posterior.member_keys if ensemble else (lambda k: k)
     fold = jax.vmap(jax.random.fold_in, in_axes=(0, None)) if ensemble else jax.random.fold_in
-    perm_root, step_root = fold(root, 0), fold(root, 1)
     permute = jax.vmap(_permutation, in_axes=(0, None, None)) if ensemble else _permutation
+    if runs:  # one more leading axis: every key function maps over the runs
+        member_keys, fold = jax.vmap(member_keys), jax.vmap(fold, in_axes=(0, None))
+        permute = jax.vmap(permute, in_axes=(0, None, None))
+    root = member_keys(key)
+    perm_root, step_root = fold(root, 0), fold(root, 1)
 
     variables = jax.tree.map(jnp.array, variables)  # a private copy: the step donates it
     if opt_state is None:
-        opt_state = optimizer.init(variables["params"])
+        init_opt = jax.vmap(optimizer.init) if runs else optimizer.init
+        opt_state = init_opt(variables["params"])
     state = (variables, opt_state, jnp.zeros((), jnp.int32))
+    if runs:  # every run's step counter: the vmapped step keeps one per run
+        state = (variables, opt_state, jnp.zeros((x.shape[0],), jnp.int32))
     step_fn = functools.partial(
-        _train_step, posterior=posterior, optimizer=optimizer, batch_size=bsz
+        _train_step_runs if runs else _train_step, posterior=posterior, optimizer=optimizer, batch_size=bsz
     )
     history, best, best_epoch, bad_epochs = [], None, None, 0
     done, epoch = 0, 0
@@ -297,7 +342,10 @@ def fit(
             sums = aux if sums is None else jax.tree.map(jnp.add, sums, aux)
         done += steps
         record = {"epoch": epoch, "step": done}
-        record.update({k: float(v) / steps for k, v in sums.items()})
+        if runs:  # one value per run
+            record.update({k: [float(r) / steps for r in np.asarray(v)] for k, v in sums.items()})
+        else:
+            record.update({k: float(v) / steps for k, v in sums.items()})
         if validation is not None:
             val = _evaluate(posterior, state[0], validation, key, eval_num_samples)
             record.update({f"val_{k}": v for k, v in val.items()})

@@ -4,7 +4,8 @@
 * ``default`` -- the issue's cases at sizes a 2-core CPU finishes in under 15
   minutes: N = 60,000 and S = 100 only for the array-only scores; pool scoring
   at N = 10,000 (variational N = 1,000, ResNet-18 N = 512); every record states
-  its sizes;
+  its sizes; and the detection study's middle cycle (two cycles of a few minutes
+  each: a warm-up and the timed one);
 * ``full`` -- the whole grid (N = 10,000 and 60,000, S = 20 and 100, ResNet-18 at
   N = 10,000, BatchBALD up to N = 60,000): meant for accelerators; hours on a CPU.
 """
@@ -23,6 +24,7 @@ def quick() -> list[tuple[str, dict]]:
         ("ensemble_vs_sequential", dict(num_members=5, steps=5, repeats=3)),
         ("al_cycle", dict(labeled=1_000, pool=5_000, epochs=2, repeats=2)),
         ("detection_scoring", dict(n=64, num_samples=10, repeats=2)),
+        ("detection_cycle", dict(num_train=200, num_test=50, labeled=32, acquire=16, epochs=2, min_steps=0)),
     ]
 
 
@@ -48,6 +50,10 @@ def default() -> list[tuple[str, dict]]:
     # one full cycle is a wall-time figure of its own (about a minute here): timed once after a warm-up cycle
     cases.append(("al_cycle", dict(labeled=1_000, pool=59_000, epochs=50, repeats=1)))
     cases.append(("detection_scoring", dict(n=512, num_samples=10)))
+    # the detection study's middle cycle (300 labeled images, 20 epochs, box BALD over 1,700 pool
+    # images, S = 8): a few minutes per cycle on 2 cores, timed once after a warm-up cycle
+    cases.append(("detection_cycle", dict(num_train=2000, num_test=500, labeled=300, acquire=100,
+                                          strategy="box_bald", epochs=20, num_samples=8, repeats=1)))
     return cases
 
 

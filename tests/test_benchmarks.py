@@ -28,6 +28,9 @@ def test_measure_reports_median_and_compile_separately():
     ("train", dict(model="mlp", family="ensemble", batch_size=8, steps=2, num_members=2)),
     ("detection_scoring", dict(n=8, num_samples=2, height=32, width=48, chunk_size=4,
                                model_kwargs={"widths": (4, 8, 8), "head_width": 8, "num_groups": 4})),
+    ("detection_cycle", dict(num_train=24, num_test=8, labeled=8, acquire=4, epochs=1, min_steps=0, num_samples=2,
+                             height=32, width=48, batch_size=4, chunk_size=8,
+                             model_kwargs={"widths": (4, 8, 8), "head_width": 8, "num_groups": 4})),
 ])
 def test_case_records_state_params_timing_and_hardware(case, params):
     from benchmarks.cases import CASES
@@ -37,6 +40,10 @@ def test_case_records_state_params_timing_and_hardware(case, params):
     assert rec["case"] in (case, "train")
     if case == "detection_scoring":
         assert rec["images_per_second"] > 0
+    if case == "detection_cycle":  # 1 epoch of ceil(8 / 4) steps, 16 unlabeled images scored
+        assert rec["last_split"]["train_steps"] == 2 and rec["images_scored_per_second"] > 0
+        assert 0 <= rec["last_split"]["map"] <= 1 and rec["cpu_seconds_per_cycle"] > 0
+        assert rec["params"]["labeled"] == 8 and len(rec["load_average_1min"]) == 2
     assert rec["median_seconds"] > 0 and rec["repeats"] == 2
     assert rec["env"]["backend"] == "cpu" and rec["env"]["jax"]
     assert rec["peak_rss_mb"] > 0

@@ -54,7 +54,7 @@ import numpy as np
 
 from bal.acquisition._ops import _HI, sum_over_samples
 from bal.acquisition._validation import check_log_probs, is_tracer
-from bal.acquisition.registry import _SCORE_ALIASES
+from bal.acquisition.grammar import SCORE_ALIASES as _SCORE_ALIASES
 from bal.acquisition.scores import SCORES
 
 __all__ = ["REDUCTIONS", "pixel_scores", "reduce_pixels", "target_mass", "class_targeted"]

@@ -11,7 +11,7 @@ Every strategy is called the same way by the active-learning loop and the CLI::
 ``log_probs [S, N, C]``, ``key`` a PRNG key, ``k`` a static int; the result is
 ``int32[k]`` distinct indices into the pool axis, in acquisition order.
 
-Names (case-insensitive, ``-`` = ``_``):
+Names follow the one grammar of :mod:`bal.acquisition.grammar` (case-insensitive, ``-`` = ``_``):
 
 - pointwise scores, top-k: ``bald`` (``mutual_information``), ``entropy``
   (``max_entropy``), ``margin``, ``variation_ratios``, ``mean_std``,
@@ -33,11 +33,10 @@ chunks (:func:`acquire_streaming`); ``needs_embeddings``;
 
 from __future__ import annotations
 
-import ast
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+from bal.acquisition import grammar as _grammar
 from bal.acquisition import scores as _scores
 from bal.acquisition._validation import check_embeddings, check_k, check_log_probs
 from bal.acquisition.badge import badge
@@ -48,14 +47,6 @@ from bal.acquisition.stochastic import MODES, POINTWISE_MODES, perturbed_scores,
 from bal.acquisition.streaming import streaming_top_k
 
 __all__ = ["Strategy", "get", "acquire", "acquire_streaming", "names", "register"]
-
-_SCORE_ALIASES = {
-    "bald": "bald", "mutual_information": "bald", "mi": "bald",
-    "entropy": "entropy", "max_entropy": "entropy", "predictive_entropy": "entropy",
-    "margin": "margin", "variation_ratios": "variation_ratios", "mean_std": "mean_std",
-    "least_confidence": "least_confidence",
-}
-
 
 def _freeze(value):
     """A hashable stand-in of a parameter value (dicts and lists become sorted tuples)."""
@@ -230,31 +221,12 @@ _FACTORIES: dict[str, Callable[..., Strategy]] = {
     "coreset": _coreset, "core_set": _coreset, "k_center": _coreset,
     "powerbald": lambda **p: _stochastic("bald", **{"mode": "power", **p}),
 }
-for _alias, _score_name in _SCORE_ALIASES.items():
+for _alias, _score_name in _grammar.SCORE_ALIASES.items():
     _FACTORIES[_alias] = lambda _s=_score_name, **p: _pointwise(_s, **p)
-
-_STOCHASTIC_CALL = re.compile(r"^stochastic\((?P<args>.*)\)$")
-_STOCHASTIC_PREFIX = re.compile(r"^(?P<mode>softmax|power|softrank)_(?P<score>.+)$")
-
-
-def _parse_value(text: str):
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
 
 def _unknown(name: str) -> ValueError:
     return ValueError(f"unknown acquisition strategy {name!r}; valid names: {', '.join(names())} "
                       f"(aliases: {', '.join(sorted(_ALIASES))}; <score> is one of {sorted(_scores.SCORES)})")
-
-
-def _resolve_score(score: str, name: str) -> str:
-    try:
-        return _SCORE_ALIASES[score]
-    except KeyError:
-        raise ValueError(f"unknown score {score!r} in acquisition strategy {name!r}; valid scores: "
-                         f"{sorted(_scores.SCORES)}") from None
 
 
 _CANONICAL = ("bald", "entropy", "margin", "variation_ratios", "mean_std", "least_confidence", "random",
@@ -276,7 +248,7 @@ def names(*, expand: bool = False) -> list[str]:
                 "stochastic(<score>, mode=..., coldness=...)"]
     out = set(_FACTORIES)
     for mode in MODES:
-        out.update(f"{mode}_{s}" for s in _SCORE_ALIASES)
+        out.update(f"{mode}_{s}" for s in _grammar.SCORE_ALIASES)
     return sorted(out)
 
 
@@ -306,28 +278,24 @@ def _build(name: str, **params) -> Strategy:
     key = name.strip().lower().replace("-", "_")
     if key in _FACTORIES:
         return _FACTORIES[key](**params)
-    call = _STOCHASTIC_CALL.match(key.replace(" ", ""))
+    try:  # the stochastic forms of the one name grammar (bal.acquisition.names)
+        parsed = _grammar.parse(name, task="acquisition", rules=(), modes=True)
+    except ValueError as err:
+        if "unknown acquisition strategy" in str(err):
+            raise _unknown(name) from None
+        raise
+    call = "stochastic(" in key
+    if parsed.mode is None and not call:  # an alias of a score: in _FACTORIES
+        return _FACTORIES[parsed.base](**params)
     if call:
-        parts = [part for part in call.group("args").split(",") if part]
-        if not parts or "=" in parts[0]:
-            raise ValueError(f"{name!r}: write stochastic(<score>, mode=..., coldness=...); valid scores: "
-                             f"{sorted(_scores.SCORES)}")
-        inline = {}
-        for part in parts[1:]:
-            k, sep, v = part.partition("=")
-            if not sep:
-                raise ValueError(f"{name!r}: expected key=value after the score name; got {part!r}")
-            inline[k] = _parse_value(v)
+        inline = dict(parsed.params)
         clash = sorted(set(inline) & set(params))
         if clash:
             raise ValueError(f"{name!r}: parameter(s) {clash} given both in the name and as keywords")
-        return _stochastic(_resolve_score(parts[0], name), **inline, **params)
-    prefixed = _STOCHASTIC_PREFIX.match(key)
-    if prefixed and prefixed.group("score") in _SCORE_ALIASES:
-        if "mode" in params:
-            raise ValueError(f"{name!r} fixes mode={prefixed.group('mode')!r}; do not pass mode")
-        return _stochastic(_resolve_score(prefixed.group("score"), name), mode=prefixed.group("mode"), **params)
-    raise _unknown(name)
+        return _stochastic(parsed.base, **inline, **params)
+    if "mode" in params:
+        raise ValueError(f"{name!r} fixes mode={parsed.mode!r}; do not pass mode")
+    return _stochastic(parsed.base, mode=parsed.mode, **params)
 
 
 def register(name: str, factory: Callable[..., Strategy], *, overwrite: bool = False) -> None:

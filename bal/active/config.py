@@ -1,173 +1,26 @@
-"""The settings of an active-learning experiment, as one plain dataclass.
+"""The settings of a classification active-learning experiment, and the config of every task.
 
 An experiment is ``strategies x seeds`` runs of the loop over one dataset,
 model and posterior family. The config is saved beside the results
 (``config.json``) so that plots, summaries and ``--resume`` can check what a
-results directory holds. Load one from TOML with :func:`load_config`.
+results directory holds. Load one from TOML with :func:`load_config`; settings
+are typed and range-checked by :mod:`bal.config`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import pathlib
-import tomllib
-import types
 import typing
 from typing import Any
 
-from bal.checks import check_int, check_number
+from bal.active.stopping import CRITERIA
+from bal.config import MAX_SEED, RUNTIME_ONLY, Config, help_of, load_config, setting
 
-__all__ = ["Config", "ExperimentConfig", "load_config", "config_from_dict", "TASKS"]
-
-#: settings that may differ between an interrupted run and its ``--resume``
-RUNTIME_ONLY = ("quiet", "chunk_size")
+__all__ = ["Config", "ExperimentConfig", "load_config", "config_from_dict", "config_class", "TASKS", "HELP",
+           "RUNTIME_ONLY"]
 
 #: who labels acquisitions (``oracle``): the dataset's own labels, or people (:mod:`bal.labeling`)
 ORACLES = ("dataset", "human")
-
-#: the largest seed (numpy's SeedSequence and jax keys both take it)
-MAX_SEED = 2**32 - 1
-
-
-def _show(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def check_type(name: str, hint, value):
-    """``value`` checked against the type ``hint`` of a config field, strictly:
-    no bool for an int, no float for an int, no string for a list, finite
-    numbers only. Returns the value normalised (lists become tuples)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (types.UnionType, typing.Union):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return check_type(name, inner, value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be true or false; got {_show(value)}")
-        return value
-    if hint is int:
-        return check_int(name, value)
-    if hint is float:
-        return check_number(name, value)
-    if hint is str:
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"{name} must be a non-empty string; got {_show(value)}")
-        return value
-    if hint is dict or origin is dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"{name} must be a table / JSON object; got {_show(value)}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{name} must be a list (e.g. [{_show(value)}]); got {_show(value)}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(check_type(f"{name}[{i}]", args[0], v) for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise ValueError(f"{name} must have {len(args)} entries; got {_show(value)}")
-        return tuple(check_type(f"{name}[{i}]", a, v) for i, (a, v) in enumerate(zip(args, value)))
-    raise TypeError(f"config field {name} has an unsupported type {hint}")  # a bug, not bad input
-
-
-class Config:
-    """What every task's config shares: strict types, a ``task`` name, JSON round trips.
-
-    Subclasses are frozen dataclasses; :meth:`check_types` runs first in their
-    ``__post_init__`` so range checks see values of the right type.
-    """
-
-    def check_types(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for field in dataclasses.fields(self):
-            value = check_type(field.name, hints[field.name], getattr(self, field.name))
-            object.__setattr__(self, field.name, value)
-
-    def to_dict(self) -> dict[str, Any]:
-        def plain(v):
-            return [plain(x) for x in v] if isinstance(v, (tuple, list)) else v
-        return {k: plain(v) for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]):
-        if not isinstance(d, dict):
-            raise ValueError(f"a config must be a table / JSON object of settings; got {type(d).__name__}")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        d = cls.complete(dict(d))
-        unknown = sorted(set(d) - fields)
-        if unknown:
-            raise ValueError(
-                f"unknown setting(s) {', '.join(unknown)} for task {cls.TASK!r}; valid settings: "
-                f"{', '.join(sorted(fields))}"
-            )
-        return cls(**d)
-
-    @classmethod
-    def complete(cls, d: dict[str, Any]) -> dict[str, Any]:
-        """Settings implied by others (e.g. a growth rate replaces the default batch size)."""
-        return d
-
-    def compatible_with(self, other: "Config") -> list[str]:
-        """Settings that differ from ``other`` beyond runtime-only ones."""
-        a, b = self.to_dict(), other.to_dict()
-        return [k for k in sorted(set(a) | set(b)) if k not in RUNTIME_ONLY and a.get(k) != b.get(k)]
-
-    def dumps(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-    def check_seeds(self) -> None:
-        if not self.seeds:
-            raise ValueError("seeds is empty: give at least one seed")
-        for i, s in enumerate(self.seeds):
-            check_int(f"seeds[{i}]", s, minimum=0, maximum=MAX_SEED)
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds lists a seed twice: {list(self.seeds)}")
-
-#: one line per setting, for ``bal run --help`` (a test checks every field has one)
-HELP = {
-    "task": "classification (the default) or segmentation; each task has its own settings",
-    "dataset": "bal.data name: digits (bundled), mnist, fashion_mnist, cifar10, cifar100 ...",
-    "data_dir": "directory of the dataset files; unset: $BAL_DATA_DIR, else the cache",
-    "repeat": "copies of every training image in the pool (Repeated MNIST uses 3)",
-    "repeat_noise": "std of the Gaussian noise added to each copy, inputs in [0, 1]",
-    "model": "bal.models name: mlp, gal_cnn, lenet5, resnet18",
-    "model_kwargs": "extra model constructor arguments, e.g. dropout rates",
-    "posterior": "deterministic, mc_dropout, variational, ensemble, regularized_ensemble",
-    "num_samples": "posterior samples S used to score the pool and evaluate",
-    "num_members": "ensemble size (default 5 for ensemble, 8 for regularized_ensemble)",
-    "estimator": "variational gradient estimator: reparam, local_reparam, flipout",
-    "regularization": "beta of the regularized ensemble (DPE) penalty",
-    "strategies": "acquisition names from the bal.acquisition registry (bald, entropy, batchbald ...)",
-    "include_random": "add the random baseline",
-    "most_informative": "acquire the highest scores (--no-most-informative: the lowest)",
-    "acquisition_params": "per-strategy parameters, e.g. {\"batchbald\": {\"num_configs\": 10000}}",
-    "initial_labels": "size of the initial labeled set",
-    "initial_balanced": "initial labels class-balanced (k per class) instead of uniform",
-    "acquisition_size": "items acquired per cycle (or use --growth)",
-    "growth": "acquire this fraction of the current labeled set per cycle (0.1, 0.33, 1.0)",
-    "cycles": "number of acquisition cycles",
-    "label_budget": "stop once this many labels are reached",
-    "target_accuracy": "end a run once its test accuracy reaches this (e.g. 0.95)",
-    "pool_subset": "score a random subset of this many pool items per cycle (Gal 2017: 2000)",
-    "epochs": "training epochs per cycle (an epoch is ceil(labels / batch_size) steps: every label once)",
-    "min_steps": "train at least this many steps per cycle (whole epochs), a floor for tiny labeled sets",
-    "weight_decay_per_example": "coupled L2 on kernels of weight_decay_per_example / labels (Gal et al. 2017: 3.5)",
-    "validation_size": "labeled validation examples held out of the pool for early stopping (Gal et al. 2017: 100)",
-    "patience": "with validation_size: stop training after this many epochs without better validation accuracy",
-    "kl_weight": "variational ELBO: weight of the KL term (1 = the ELBO)",
-    "kl_anneal_steps": "variational ELBO: warm the KL weight up linearly from 0 over this many steps",
-    "train_samples": "variational: weight draws per training step, averaged",
-    "batch_size": "training minibatch size",
-    "learning_rate": "Adam(W) learning rate",
-    "weight_decay": "AdamW weight decay",
-    "warm_start": "continue from the previous cycle's weights instead of a fresh init",
-    "oracle": "who labels acquisitions: dataset (its labels) or human (pause; bal queries export / labels import)",
-    "seeds": "one run per seed and strategy",
-    "chunk_size": "pool items per prediction chunk (memory S * chunk * C floats; none: 128 on the CPU, 2048 otherwise)",
-    "quiet": "no progress display",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,6 +61,11 @@ class ExperimentConfig(Config):
       code with 3.5), validation_size and patience (a labeled validation set
       held out of the pool, early stopping on its accuracy), kl_weight,
       kl_anneal_steps and train_samples (the variational ELBO), warm_start.
+    Stopping (:mod:`bal.active.stopping`):
+      stop_set_size pool items watched every cycle; stop_on the criteria that
+      end a run ("kappa": stabilizing predictions, kappa_threshold; "plateau":
+      plateau_threshold / plateau_epsilon on the mean predictive entropy),
+      both over stop_window cycles.
     Labeling:
       oracle: "dataset" (the dataset's own labels, the default) or "human": a
         run pauses after each cycle until people label its queries
@@ -219,105 +77,96 @@ class ExperimentConfig(Config):
 
     TASK: typing.ClassVar[str] = "classification"
 
-    task: str = "classification"
-    dataset: str = "digits"
-    data_dir: str | None = None
-    repeat: int = 1
-    repeat_noise: float = 0.1
-    model: str = "mlp"
-    model_kwargs: dict = dataclasses.field(default_factory=dict)
-    posterior: str = "mc_dropout"
-    num_samples: int = 20
-    num_members: int | None = None
-    estimator: str = "reparam"
-    regularization: float = 1e-3
-    strategies: tuple[str, ...] = ("bald", "entropy")
-    include_random: bool = True
-    most_informative: bool = True
-    acquisition_params: dict = dataclasses.field(default_factory=dict)
-    initial_labels: int = 20
-    initial_balanced: bool = True
-    acquisition_size: int | None = 10
-    growth: float | None = None
-    cycles: int | None = 10
-    label_budget: int | None = None
-    target_accuracy: float | None = None
-    pool_subset: int | None = None
-    epochs: int = 50
-    min_steps: int = 0
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    weight_decay_per_example: float | None = None
-    validation_size: int = 0
-    patience: int | None = None
-    kl_weight: float = 1.0
-    kl_anneal_steps: int = 0
-    train_samples: int = 1
-    warm_start: bool = False
-    oracle: str = "dataset"
-    seeds: tuple[int, ...] = (0, 1, 2)
-    chunk_size: int | None = None
-    quiet: bool = False
+    task: str = setting("classification", help="classification (the default), segmentation or detection; "
+                        "each task has its own settings")
+    dataset: str = setting("digits", help="bal.data name: digits (bundled), mnist, fashion_mnist, cifar10, "
+                           "cifar100 ...")
+    data_dir: str | None = setting(None, help="directory of the dataset files; unset: $BAL_DATA_DIR, else the cache")
+    repeat: int = setting(1, minimum=1, help="copies of every training image in the pool (Repeated MNIST uses 3)")
+    repeat_noise: float = setting(0.1, minimum=0, help="std of the Gaussian noise added to each copy, inputs in "
+                                  "[0, 1]")
+    model: str = setting("mlp", help="bal.models name: mlp, gal_cnn, lenet5, resnet18")
+    model_kwargs: dict = setting(default_factory=dict, help="extra model constructor arguments, e.g. dropout rates")
+    posterior: str = setting("mc_dropout", help="deterministic, mc_dropout, variational, ensemble, "
+                             "regularized_ensemble")
+    num_samples: int = setting(20, minimum=1, help="posterior samples S used to score the pool and evaluate")
+    num_members: int | None = setting(None, minimum=1, help="ensemble size (default 5 for ensemble, 8 for "
+                                      "regularized_ensemble)")
+    estimator: str = setting("reparam", help="variational gradient estimator: reparam, local_reparam, flipout")
+    regularization: float = setting(1e-3, minimum=0, help="beta of the regularized ensemble (DPE) penalty")
+    strategies: tuple[str, ...] = setting(("bald", "entropy"), nonempty=True, unique=True,
+                                          help="acquisition names from the bal.acquisition registry (bald, "
+                                          "entropy, batchbald ...)")
+    include_random: bool = setting(True, help="add the random baseline")
+    most_informative: bool = setting(True, help="acquire the highest scores (--no-most-informative: the lowest)")
+    acquisition_params: dict = setting(default_factory=dict, help="per-strategy parameters, e.g. "
+                                       "{\"batchbald\": {\"num_configs\": 10000}}")
+    initial_labels: int = setting(20, minimum=1, help="size of the initial labeled set")
+    initial_balanced: bool = setting(True, help="initial labels class-balanced (k per class) instead of uniform")
+    acquisition_size: int | None = setting(10, minimum=1, help="items acquired per cycle (or use --growth)")
+    growth: float | None = setting(None, above=0, help="acquire this fraction of the current labeled set per "
+                                   "cycle (0.1, 0.33, 1.0)")
+    cycles: int | None = setting(10, minimum=0, help="number of acquisition cycles")
+    label_budget: int | None = setting(None, help="stop once this many labels are reached")
+    target_accuracy: float | None = setting(None, above=0, maximum=1, help="end a run once its test accuracy "
+                                            "reaches this (e.g. 0.95)")
+    pool_subset: int | None = setting(None, minimum=1, help="score a random subset of this many pool items per "
+                                      "cycle (Gal 2017: 2000)")
+    epochs: int = setting(50, minimum=1, help="training epochs per cycle (an epoch is ceil(labels / batch_size) "
+                          "steps: every label once)")
+    min_steps: int = setting(0, minimum=0, help="train at least this many steps per cycle (whole epochs), a "
+                             "floor for tiny labeled sets")
+    batch_size: int = setting(64, minimum=1, help="training minibatch size")
+    learning_rate: float = setting(1e-3, above=0, help="Adam(W) learning rate")
+    weight_decay: float = setting(0.0, minimum=0, help="AdamW weight decay")
+    weight_decay_per_example: float | None = setting(None, minimum=0, help="coupled L2 on kernels of "
+                                                     "weight_decay_per_example / labels (Gal et al. 2017: 3.5)")
+    validation_size: int = setting(0, minimum=0, help="labeled validation examples held out of the pool for "
+                                   "early stopping (Gal et al. 2017: 100)")
+    patience: int | None = setting(None, minimum=0, help="with validation_size: stop training after this many "
+                                   "epochs without better validation accuracy")
+    kl_weight: float = setting(1.0, minimum=0, help="variational ELBO: weight of the KL term (1 = the ELBO)")
+    kl_anneal_steps: int = setting(0, minimum=0, help="variational ELBO: warm the KL weight up linearly from 0 "
+                                   "over this many steps")
+    train_samples: int = setting(1, minimum=1, help="variational: weight draws per training step, averaged")
+    warm_start: bool = setting(False, help="continue from the previous cycle's weights instead of a fresh init")
+    oracle: str = setting("dataset", choices=ORACLES, help="who labels acquisitions: dataset (its labels) or "
+                          "human (pause; bal queries export / labels import)")
+    stop_set_size: int = setting(0, minimum=0, help="pool items whose predictions the stopping criteria watch "
+                                 "every cycle (Bloodgood & Vijay-Shanker 2009: a few thousand); 0: none")
+    stop_on: tuple[str, ...] = setting((), choices=CRITERIA, unique=True, help="end a run when one of these "
+                                       "says more labels stop paying: kappa, plateau (needs stop_set_size)")
+    kappa_threshold: float = setting(0.99, above=0, maximum=1, help="kappa: stop when the mean Cohen's kappa of "
+                                     "consecutive models over the last stop_window cycles reaches this")
+    stop_window: int = setting(3, minimum=1, help="cycles the stopping criteria look back")
+    plateau_threshold: float | None = setting(None, minimum=0, help="plateau: stop when the stop set's mean "
+                                              "predictive entropy (nats) falls below this")
+    plateau_epsilon: float | None = setting(None, above=0, help="plateau: stop when that entropy changed by less "
+                                            "than this over stop_window cycles")
+    seeds: tuple[int, ...] = setting((0, 1, 2), minimum=0, maximum=MAX_SEED, nonempty=True, unique=True,
+                                     help="one run per seed and strategy")
+    chunk_size: int | None = setting(None, minimum=1, help="pool items per prediction chunk (memory S * chunk * C "
+                                     "floats; none: 128 on the CPU, 2048 otherwise)")
+    quiet: bool = setting(False, help="no progress display")
 
-    def __post_init__(self):
-        self.check_types()
-        if self.task != self.TASK:
-            raise ValueError(f"task must be {self.TASK!r} for these settings; got {self.task!r}")
-        if not self.strategies:
-            raise ValueError("strategies is empty: name at least one acquisition strategy")
-        if len(set(self.strategies)) != len(self.strategies):
-            raise ValueError(f"strategies lists a name twice: {list(self.strategies)}")
-        self.check_seeds()
+    def validate(self):
         for name, params in self.acquisition_params.items():
             if not isinstance(params, dict):
                 raise ValueError(f"acquisition_params.{name} must be a table of parameters; got {params!r}")
-        if self.num_members is not None and self.num_members < 1:
-            raise ValueError(f"num_members must be >= 1; got {self.num_members}")
-        for name in ("learning_rate", "growth"):
-            if getattr(self, name) is not None and not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0; got {getattr(self, name)}")
-        for name in ("weight_decay", "repeat_noise", "regularization", "kl_weight"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
         if (self.acquisition_size is None) == (self.growth is None):
             raise ValueError("give exactly one of acquisition_size and growth")
-        if self.acquisition_size is not None and self.acquisition_size < 1:
-            raise ValueError(f"acquisition_size must be >= 1; got {self.acquisition_size}")
-        if self.growth is not None and not self.growth > 0:
-            raise ValueError(f"growth must be a positive fraction (e.g. 0.1); got {self.growth}")
         if self.cycles is None and self.label_budget is None:
             raise ValueError("give cycles or label_budget (or both) to bound the run")
-        if self.cycles is not None and self.cycles < 0:
-            raise ValueError(f"cycles must be >= 0; got {self.cycles}")
-        if self.initial_labels < 1:
-            raise ValueError(f"initial_labels must be >= 1; got {self.initial_labels}")
         if self.label_budget is not None and self.label_budget < self.initial_labels:
             raise ValueError(
                 f"label_budget {self.label_budget} is below initial_labels {self.initial_labels}"
             )
-        if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
-            raise ValueError(f"target_accuracy must lie in (0, 1]; got {self.target_accuracy}")
-        if self.pool_subset is not None and self.pool_subset < 1:
-            raise ValueError(f"pool_subset must be >= 1; got {self.pool_subset}")
-        if self.repeat < 1:
-            raise ValueError(f"repeat must be >= 1; got {self.repeat}")
-        for name in ("epochs", "batch_size", "num_samples"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
-        for name in ("min_steps", "validation_size", "kl_anneal_steps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
-        if self.train_samples < 1:
-            raise ValueError(f"train_samples must be >= 1; got {self.train_samples}")
-        if self.patience is not None and (self.patience < 0 or not self.validation_size):
-            raise ValueError("patience needs validation_size > 0 and must be >= 0")
-        if self.weight_decay_per_example is not None and not self.weight_decay_per_example >= 0:
-            raise ValueError(f"weight_decay_per_example must be >= 0; got {self.weight_decay_per_example}")
-        if self.oracle not in ORACLES:
-            raise ValueError(f"oracle must be one of {', '.join(ORACLES)}; got {self.oracle!r}")
-        if self.chunk_size is not None and self.chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1 (or None for the backend default); got {self.chunk_size}")
+        if self.stop_on and not self.stop_set_size:
+            raise ValueError(f"stop_on {list(self.stop_on)} needs a stop set: set stop_set_size (e.g. 2000)")
+        if "plateau" in self.stop_on and self.plateau_threshold is None and self.plateau_epsilon is None:
+            raise ValueError("stop_on 'plateau' needs plateau_threshold or plateau_epsilon")
+        if self.patience is not None and not self.validation_size:
+            raise ValueError("patience needs validation_size > 0 (a held-out set to early-stop on)")
 
     @classmethod
     def complete(cls, d: dict[str, Any]) -> dict[str, Any]:
@@ -347,26 +196,8 @@ class ExperimentConfig(Config):
         return k
 
 
-def load_config(path) -> dict[str, Any]:
-    """Read settings from a TOML (``.toml``) or JSON (``.json``) file."""
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"config file {path} does not exist")
-    if path.suffix not in (".json", ".toml"):
-        raise ValueError(f"config file {path} must end in .toml or .json")
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"config file {path} cannot be read: {err}") from None
-    try:
-        settings = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
-        kind = "JSON" if path.suffix == ".json" else "TOML"
-        raise ValueError(f"config file {path} is not valid {kind}: {err}") from None
-    if not isinstance(settings, dict):
-        raise ValueError(f"config file {path} must hold a table / object of settings; got "
-                         f"{type(settings).__name__}")
-    return settings
+#: one line per setting, for ``bal run --help`` (a test checks every field has one)
+HELP = help_of(ExperimentConfig)
 
 
 def config_class(task: str):

@@ -41,7 +41,7 @@ from typing import NamedTuple
 from bal.acquisition.boxes import BOX_REDUCTIONS, BOX_SCORES
 from bal.acquisition.dense import REDUCTIONS
 from bal.acquisition.scores import SCORES
-from bal.active.config import Config
+from bal.active.config import ORACLES, Config
 from bal.posteriors import FAMILIES
 
 __all__ = ["DetectionConfig", "Strategy", "parse_strategy", "HELP", "DATASETS", "KINDS"]
@@ -89,12 +89,15 @@ HELP = {
     "steps": "Adam steps per cycle instead of epochs",
     "min_steps": "train at least this many steps per cycle (whole epochs), for small labeled sets",
     "hflip": "also train on the mirror image of every labeled image (its boxes mirrored)",
+    "curve_every": "evaluate the test mAP every this many training epochs of a cycle (its curve); 0: never",
+    "curve_cycles": "cycles that record a training curve, e.g. 0 -1 (-1: the last; default: every cycle)",
     "batch_size": "training minibatch size (images)",
     "learning_rate": "Adam(W) learning rate",
     "weight_decay": "AdamW weight decay",
     "seeds": "one run per seed and strategy",
     "chunk_size": "images per prediction chunk",
     "quiet": "no progress display",
+    "oracle": "who labels acquisitions: dataset (its boxes) or human (pause; bal queries export / labels import)",
 }
 
 
@@ -148,8 +151,12 @@ class DetectionConfig(Config):
     Training (from scratch every cycle): epochs (or steps), min_steps,
       hflip (mirror-image augmentation: every labeled image and its mirror,
       boxes mirrored; an epoch still counts ``ceil(labeled / batch_size)``
-      steps), batch_size, learning_rate, weight_decay.
-    Runs: seeds, chunk_size (images per prediction chunk), quiet.
+      steps), batch_size, learning_rate, weight_decay; curve_every /
+      curve_cycles (a training curve: test AP every ``curve_every`` epochs,
+      in the cycles listed, ``-1`` the last, all by default; the talk's mAP
+      against epochs).
+    Runs: seeds, chunk_size (images per prediction chunk), quiet, oracle (``"dataset"``, or
+      ``"human"``: people label the acquired images, :mod:`bal.labeling`).
     """
 
     TASK: typing.ClassVar[str] = "detection"
@@ -185,18 +192,23 @@ class DetectionConfig(Config):
     steps: int | None = None
     min_steps: int = 200
     hflip: bool = True
+    curve_every: int = 0
+    curve_cycles: tuple[int, ...] | None = None
     batch_size: int = 16
     learning_rate: float = 2e-3
     weight_decay: float = 0.0
     seeds: tuple[int, ...] = (0, 1, 2)
     chunk_size: int = 32
     quiet: bool = False
+    oracle: str = "dataset"
 
     def __post_init__(self):
         self.check_types()
         if self.task != self.TASK:
             raise ValueError(f"task must be {self.TASK!r} for these settings; got {self.task!r}")
         self.check_seeds()
+        if self.oracle not in ORACLES:
+            raise ValueError(f"oracle must be one of {', '.join(ORACLES)}; got {self.oracle!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown detection dataset {self.dataset!r}; built in: {list(DATASETS)}")
         if self.posterior not in FAMILIES:
@@ -249,7 +261,12 @@ class DetectionConfig(Config):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1; got {value}")
-        for name in ("cycles", "min_steps"):
+        if self.curve_cycles is not None:
+            bad = [c for c in self.curve_cycles if not -(self.cycles + 1) <= c <= self.cycles]
+            if bad or len(set(self.curve_cycle_numbers)) != len(self.curve_cycles):
+                raise ValueError(f"curve_cycles must be distinct cycles in [0, cycles={self.cycles}] (or from the end: "
+                                 f"-1 is the last); got {list(self.curve_cycles)}")
+        for name in ("cycles", "min_steps", "curve_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
         if self.initial_images > self.num_train:
@@ -279,6 +296,13 @@ class DetectionConfig(Config):
         if self.posterior in ("ensemble", "regularized_ensemble"):
             return self.num_members or (5 if self.posterior == "ensemble" else 8)
         return self.num_samples
+
+    @property
+    def curve_cycle_numbers(self) -> tuple[int, ...] | None:
+        """``curve_cycles`` with entries from the end (``-1``: cycle ``cycles``) as cycle numbers."""
+        if self.curve_cycles is None:
+            return None
+        return tuple(c if c >= 0 else self.cycles + 1 + c for c in self.curve_cycles)
 
     @property
     def parsed_strategies(self) -> tuple[Strategy, ...]:

@@ -2,6 +2,7 @@
 
     state = init(task, seed)                       # the initial labels, no model yet
     state, info = step(task, strategy, state)      # train, evaluate, score, select, label
+    [(state, info), ...] = step_runs(task, strategy, states)  # several seeds side by side
     state = replay(task, strategy, state, acquired)  # a recorded cycle's acquisitions (resume)
     state, n = receive(task, state, answers)       # a human oracle's labels (tasks that queue)
 
@@ -19,6 +20,16 @@ with warm starts, the previous cycle's weights) alone. That is what makes a
 resumed run exact: ``replay`` folds ``apply`` over the recorded acquisitions
 and the run continues as if it had never stopped.
 
+A run also ends when a stopping criterion of the task's config (``stop_on``:
+stabilizing predictions, an uncertainty plateau; :mod:`bal.active.stopping`)
+says more labels stop paying; the kernel keeps what the criteria read of each
+cycle in the state (``history``), so a resumed run decides exactly as before.
+
+The seeds of one strategy have equal label counts every cycle, so
+:func:`step_runs` can advance them together (one vmapped training and scoring
+program per cycle where the task supports it: the accelerator policy's
+``run_map = "vmap"``), each run getting exactly the keys it would get alone.
+
 A task whose oracle is people (:class:`bal.labeling.oracle.HumanTask`) only
 queues the acquired units in ``apply``; ``receive`` labels the queued units
 whose answers have arrived, a pure function of the state and the answers
@@ -33,7 +44,9 @@ from typing import Any, NamedTuple, Protocol
 import jax
 import numpy as np
 
-__all__ = ["Task", "LoopState", "CycleInfo", "init", "step", "replay", "receive", "cycle_key"]
+from bal.active import stopping
+
+__all__ = ["Task", "LoopState", "CycleInfo", "init", "step", "step_runs", "replay", "receive", "cycle_key"]
 
 
 class Task(Protocol):
@@ -75,6 +88,7 @@ class LoopState(NamedTuple):
     labels: Any  # the task's labeled state
     variables: Any = None  # the last cycle's weights (used by warm starts)
     final: bool = False
+    history: tuple = ()  # per past cycle, what the stopping criteria read (bal.active.stopping.trace)
 
 
 class CycleInfo(NamedTuple):
@@ -97,6 +111,12 @@ def replay(task: Task, strategy: str, state: LoopState, acquired) -> LoopState:
     return state._replace(cycle=state.cycle + 1, labels=labels)
 
 
+def replay_record(task: Task, strategy: str, state: LoopState, record: dict) -> LoopState:
+    """:func:`replay` of a recorded cycle, keeping what the stopping criteria read of it."""
+    state = replay(task, strategy, state, record.get("acquired") or [])
+    return state._replace(history=state.history + (stopping.trace(record),))
+
+
 def receive(task: Task, state: LoopState, answers) -> tuple[LoopState, int]:
     """The state with the queued units that ``answers`` (``{unit: label}``) holds labeled, and how
     many (tasks without a queue: the state unchanged, 0)."""
@@ -108,26 +128,68 @@ def receive(task: Task, state: LoopState, answers) -> tuple[LoopState, int]:
 
 def step(task: Task, strategy: str, state: LoopState) -> tuple[LoopState, CycleInfo]:
     """Run cycle ``state.cycle``: train, evaluate, and (unless the run ends) acquire."""
-    init_key, fit_key, eval_key, acq_key = jax.random.split(cycle_key(state.seed, state.cycle), 4)
-    counts = task.counts(state.labels)
+    return step_runs(task, strategy, [state])[0]
+
+
+def _side_by_side(task, method: str, count: int) -> bool:
+    return count > 1 and hasattr(task, method)
+
+
+def step_runs(task: Task, strategy: str, states) -> list[tuple[LoopState, CycleInfo]]:
+    """Run one cycle of several runs of ``strategy`` (different seeds, the same cycle and label
+    counts), each with exactly the keys and outcome :func:`step` gives it alone.
+
+    A task with ``train_and_evaluate_runs`` / ``acquire_runs`` (the same arguments as
+    ``train_and_evaluate`` / ``acquire``, as lists over the runs, ``seeds`` for ``seed``) advances
+    them side by side as one vmapped program; others run them one after another. Side by side,
+    a run's ``train_seconds`` / ``acquisition_seconds`` are its share of the group's time.
+    """
+    states = list(states)
+    keys = [jax.random.split(cycle_key(s.seed, s.cycle), 4) for s in states]  # init, fit, eval, acquire
+    seeds, cycle = [s.seed for s in states], states[0].cycle
+    if any(s.cycle != cycle for s in states):
+        raise ValueError(f"runs side by side must be at the same cycle; got cycles {[s.cycle for s in states]}")
     t0 = time.perf_counter()
-    variables, metrics = task.train_and_evaluate((init_key, fit_key, eval_key), state.labels,
-                                                 state.variables, seed=state.seed, cycle=state.cycle)
-    train_seconds = time.perf_counter() - t0
-    final = task.finished(state.labels, state.cycle, metrics)
-    acquired, extra, acq_seconds = np.zeros(0, np.int64), {}, 0.0
-    if not final:
+    if _side_by_side(task, "train_and_evaluate_runs", len(states)):
+        trained = task.train_and_evaluate_runs([tuple(k[:3]) for k in keys], [s.labels for s in states],
+                                               [s.variables for s in states], seeds=seeds, cycle=cycle)
+    else:
+        trained = [task.train_and_evaluate(tuple(k[:3]), s.labels, s.variables, seed=s.seed, cycle=cycle)
+                   for k, s in zip(keys, states)]
+    train_seconds = (time.perf_counter() - t0) / len(states)
+    config = getattr(task, "config", None)
+    trained = [(v, stopping.observe(s.history, m)) for s, (v, m) in zip(states, trained)]
+    stopped = [stopping.stop_reason(config, s.history + (m,)) for s, (_, m) in zip(states, trained)]
+    final = [task.finished(s.labels, cycle, m) or reason is not None
+             for s, (_, m), reason in zip(states, trained, stopped)]
+    acquiring = [i for i, f in enumerate(final) if not f]
+    picks = {i: (np.zeros(0, np.int64), {}) for i in range(len(states))}
+    acq_seconds = 0.0
+    if acquiring:
         t0 = time.perf_counter()
-        acquired, extra = task.acquire(acq_key, strategy, state.labels, variables, seed=state.seed,
-                                       cycle=state.cycle)
-        acquired = np.asarray(acquired, np.int64)
-        acq_seconds = time.perf_counter() - t0
-        final = acquired.size == 0  # nothing left to acquire
-    record = {
-        "task": task.name, "strategy": strategy, "seed": state.seed, "cycle": state.cycle,
-        **counts, **metrics, "train_seconds": round(train_seconds, 4),
-        "acquisition_seconds": round(acq_seconds, 4), **extra,
-        "acquired": [int(i) for i in acquired], "final": bool(final),
-    }
-    labels = state.labels if final else task.apply(state.labels, acquired, strategy)
-    return LoopState(state.seed, state.cycle + 1, labels, variables, final), CycleInfo(record, acquired)
+        args = [(keys[i][3], states[i].labels, trained[i][0]) for i in acquiring]
+        if _side_by_side(task, "acquire_runs", len(acquiring)):
+            out = task.acquire_runs([a[0] for a in args], strategy, [a[1] for a in args], [a[2] for a in args],
+                                    seeds=[seeds[i] for i in acquiring], cycle=cycle)
+        else:
+            out = [task.acquire(k, strategy, labels, variables, seed=seeds[i], cycle=cycle)
+                   for i, (k, labels, variables) in zip(acquiring, args)]
+        acq_seconds = (time.perf_counter() - t0) / len(acquiring)
+        for i, (acquired, extra) in zip(acquiring, out):
+            picks[i] = (np.asarray(acquired, np.int64), extra)
+            final[i] = picks[i][0].size == 0  # nothing left to acquire
+    results = []
+    for i, (state, (variables, metrics)) in enumerate(zip(states, trained)):
+        acquired, extra = picks[i]
+        record = {
+            "task": task.name, "strategy": strategy, "seed": state.seed, "cycle": cycle,
+            **task.counts(state.labels), **metrics, "train_seconds": round(train_seconds, 4),
+            "acquisition_seconds": round(acq_seconds if i in acquiring else 0.0, 4), **extra,
+            "acquired": [int(j) for j in acquired], "final": bool(final[i]),
+            **({"stopped_by": stopped[i]} if stopped[i] else {}),
+        }
+        labels = state.labels if final[i] else task.apply(state.labels, acquired, strategy)
+        history = state.history + (stopping.trace(metrics),)
+        results.append((LoopState(state.seed, cycle + 1, labels, variables, final[i], history),
+                        CycleInfo(record, acquired)))
+    return results

@@ -6,7 +6,10 @@ is touched), takes the directory's writer lock, replays the runs recorded in
 ``results.jsonl`` (``--resume``: a fold of the task's ``apply`` over the
 recorded acquisitions, plus the saved weights of warm-started runs), then
 steps each run to its end, appending one record per cycle. Runs go seed-major,
-so an interrupted experiment holds every strategy for the seeds it finished.
+so an interrupted experiment holds every strategy for the seeds it finished;
+under a backend policy with ``run_map = "vmap"`` (accelerators) they go
+strategy-major instead, all seeds of a strategy side by side
+(:func:`run_side_by_side`), with the same records.
 
 With ``oracle = "human"`` (:mod:`bal.labeling`) the task is wrapped in a
 :class:`bal.labeling.oracle.HumanTask`: a run receives the labels people
@@ -27,7 +30,7 @@ from bal.active import kernel
 from bal.active.results import RunDirectory, runs
 from bal.active.tasks import build_task
 
-__all__ = ["run", "run_one"]
+__all__ = ["run", "run_one", "run_side_by_side"]
 
 
 def strategies_of(task) -> tuple[str, ...]:
@@ -77,7 +80,7 @@ def _replay(task, strategy: str, seed: int, records: list[dict], run_dir: RunDir
             if k in r and r[k] != v:
                 raise ValueError(f"{where} has {k} = {r[k]} but the replay has {v}")
         try:
-            state = kernel.replay(task, strategy, state, r.get("acquired") or [])
+            state = kernel.replay_record(task, strategy, state, r)
         except ValueError as err:
             raise ValueError(f"{where}: acquired units do not fit the pool: {err}") from None
     if records and task.keeps_weights and not records[-1].get("final"):
@@ -100,15 +103,47 @@ def run_one(task, strategy: str, seed: int, run_dir: RunDirectory, done: list[di
                 break
         state, info = kernel.step(task, strategy, state)
         stepped = True
-        if task.keeps_weights and not state.final:  # a warm start resumes from these weights
-            run_dir.save_weights(strategy, seed, info.record["cycle"], state.variables)
-        run_dir.append(info.record)
+        _keep(task, strategy, state, info, run_dir, on_cycle)
         records.append(info.record)
-        if on_cycle is not None:
-            on_cycle(info.record)
     if human:
         task.pause(strategy, seed, state, records, fresh=stepped)
     return records
+
+
+def _keep(task, strategy: str, state: kernel.LoopState, info: kernel.CycleInfo, run_dir: RunDirectory,
+          on_cycle) -> None:
+    """Make a stepped cycle durable: its weights (warm starts resume from them), then its record."""
+    if task.keeps_weights and not state.final:
+        run_dir.save_weights(strategy, state.seed, info.record["cycle"], state.variables)
+    run_dir.append(info.record)
+    if on_cycle is not None:
+        on_cycle(info.record)
+
+
+def run_side_by_side(task, strategy: str, seeds, run_dir: RunDirectory, done: dict,
+                     on_cycle: Callable[[dict], None] | None = None) -> list[dict]:
+    """Run (or resume) every seed of ``strategy`` side by side (:func:`bal.active.kernel.step_runs`):
+    each cycle steps the runs at the earliest unfinished cycle together, so runs resumed at
+    different cycles first catch up, and a run that ends leaves the others going. Every
+    run's records equal those of :func:`run_one` (up to timings)."""
+    records = {seed: list(done.get((strategy, seed), [])) for seed in seeds}
+    states = {seed: _replay(task, strategy, seed, records[seed], run_dir) for seed in seeds}
+    while live := [s for s in states.values() if not s.final]:
+        cycle = min(s.cycle for s in live)
+        for state, info in kernel.step_runs(task, strategy, [s for s in live if s.cycle == cycle]):
+            _keep(task, strategy, state, info, run_dir, on_cycle)
+            states[state.seed] = state
+            records[state.seed].append(info.record)
+    return [r for seed in seeds for r in records[seed]]
+
+
+def side_by_side(task, config) -> bool:
+    """Whether ``run`` advances the seeds of a strategy together: the backend policy's
+    ``run_map = "vmap"`` (accelerators), several seeds, and a task whose oracle answers at once."""
+    from bal import backend
+
+    return (backend.policy().run_map == "vmap" and len(config.seeds) > 1
+            and not getattr(task, "human", False))
 
 
 def _restart_labeling(run_dir: RunDirectory) -> None:
@@ -152,13 +187,16 @@ def run(config, out_dir, *, resume: bool = False, overwrite: bool = False, task=
         if progress is not None:
             total = len(strategies) * len(config.seeds) * expected_cycles(task)
             progress.start(total, sum(len(v) for v in done.values()))
-        out = []
+        out, on_cycle = [], None if progress is None else progress.update
         try:
-            for seed in config.seeds:
+            if side_by_side(task, config):  # strategy-major: all seeds of a strategy at once
                 for strategy in strategies:
-                    out += run_one(task, strategy, seed, run_dir, done.get((strategy, seed), []),
-                                   on_cycle=None if progress is None else progress.update,
-                                   positions=positions)
+                    out += run_side_by_side(task, strategy, config.seeds, run_dir, done, on_cycle)
+            else:
+                for seed in config.seeds:
+                    for strategy in strategies:
+                        out += run_one(task, strategy, seed, run_dir, done.get((strategy, seed), []),
+                                       on_cycle=on_cycle, positions=positions)
         finally:
             if progress is not None:
                 progress.close()

@@ -76,8 +76,7 @@ class Selector:
         if s.pointwise:
             scores = predict(posterior, variables, pool_x, predict_key, chunk_size=chunk_size,
                              reduce=self._reducer(most_informative), reduce_args=(select_key,))
-            chosen = np.asarray(acquisition.top_k(None, jnp.asarray(scores), k))
-            return chosen, np.asarray(scores)[chosen]
+            return _best(scores, k)
         embeddings = labeled_embeddings = None
         if s.needs_embeddings:
             log_probs, embeddings = predict(posterior, variables, pool_x, predict_key,
@@ -91,6 +90,35 @@ class Selector:
         return np.asarray(s(select_key, log_probs, k, embeddings=embeddings,
                             labeled_embeddings=labeled_embeddings,
                             most_informative=most_informative)), None
+
+
+    @property
+    def side_by_side(self) -> bool:
+        """Whether :meth:`select_runs` scores several runs as one vmapped program (pointwise
+        strategies; the others select run by run)."""
+        return self.strategy.pointwise and self.strategy.name != "random"
+
+    def select_runs(self, posterior, variables, train_x, candidates, labeled, k: int, keys, *,
+                    chunk_size: int | None = None, most_informative: bool = True) -> list[tuple]:
+        """:meth:`select` for ``R`` runs side by side: ``variables`` stacked ``[R, ...]``,
+        ``candidates`` and ``labeled`` lists of ``R`` index arrays (the candidates of equal
+        size), ``keys [R]``; each run's result equals :meth:`select`'s with its own arguments."""
+        if not self.side_by_side:
+            return [self.select(posterior, jax.tree.map(lambda a: a[r], variables), train_x, candidates[r],
+                                labeled[r], k, keys[r], chunk_size=chunk_size, most_informative=most_informative)
+                    for r in range(len(candidates))]
+        predict_keys, select_keys = jnp.stack([jax.random.split(key) for key in keys], axis=1)
+        pool_x = np.stack([train_x[c] for c in candidates])
+        scores = predict(posterior, variables, pool_x, predict_keys, chunk_size=chunk_size,
+                         reduce=self._reducer(most_informative), reduce_args=(select_keys,), runs=True,
+                         per_run_x=True)
+        return [_best(run_scores, k) for run_scores in scores]
+
+
+def _best(scores, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``k`` of ``scores [P]`` (NaN never first) and their scores."""
+    chosen = np.asarray(acquisition.top_k(None, jnp.asarray(scores), k))
+    return chosen, np.asarray(scores)[chosen]
 
 
 #: one selector per strategy value (strategies are hashable): compiled scoring is reused

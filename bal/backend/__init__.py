@@ -1,7 +1,7 @@
 """Backend policy: every choice ``bal`` makes by backend and machine, in one place (issues 16, 20).
 
 * :mod:`bal.backend.policy` -- :class:`Policy` (``chunk_size``, ``sample_map``,
-  ``member_map``, ``conv_rewrite``, ``im2col_chunk_bytes``, ``train_map``),
+  ``member_map``, ``conv_rewrite``, ``im2col_chunk_bytes``, ``train_map``, ``run_map``),
   :func:`policy` (resolved once per process from the backend and the CPU's
   caches), :func:`use` / :func:`set_policy` to force one, :func:`cache_sizes`
   and the pure rule :func:`cpu_chunk_sizes`;
@@ -11,7 +11,8 @@
   buffers (also at :mod:`bal.runtime`).
 
 Readers of the policy: :func:`bal.predict.default_chunk_size`,
-:func:`bal.posteriors.base.resolve_sample_map`, :mod:`bal.backend.conv` (and
+:func:`bal.posteriors.base.resolve_sample_map`, :func:`bal.active.run.run`
+(``run_map``), :mod:`bal.backend.conv` (and
 through it the ``bal.models`` and the Bayesian conv layers of :mod:`bal.nn`).
 
 ``bal.backend.policy`` is the function (import the module's other names with

@@ -5,12 +5,16 @@ per process (cached) from the JAX backend and the machine:
 
 * accelerators (GPU, TPU): ``vmap`` for weight samples, dropout masks and
   ensemble members (prediction and training), prediction chunks of 2,048 pool
-  items, no convolution rewrites (XLA's own convolutions are fast there);
+  items, no convolution rewrites (XLA's own convolutions are fast there), and
+  the seeds of a strategy advanced side by side (``run_map="vmap"``: one
+  compiled training step for all of them, where one small model alone leaves
+  the device mostly idle);
 * the CPU: the choices measured best on the project's 2-core machines --
   ``lax.map`` over samples / members in prediction, unrolled members / weight
   draws under ``grad`` (see :func:`bal.posteriors.base.resolve_sample_map`),
   the conv / pool rewrites of :mod:`bal.backend.conv`, and chunk sizes derived
-  from the CPU's caches by :func:`cpu_chunk_sizes`.
+  from the CPU's caches by :func:`cpu_chunk_sizes`, and runs one after another
+  (``run_map="sequential"``: on 2 cores one run already fills the machine).
 
 :func:`use` (a context manager) and :func:`set_policy` force a policy, e.g.
 the accelerator one on the CPU to check that its branches give the CPU
@@ -53,6 +57,7 @@ __all__ = ["Policy", "accelerator_policy", "cache_sizes", "cpu_chunk_sizes", "cp
            "set_policy", "use"]
 
 MAPS = ("vmap", "map", "unroll")
+RUN_MAPS = ("sequential", "vmap")
 _MB = 1 << 20
 
 
@@ -69,6 +74,9 @@ class Policy:
         (unpadded -> padded and sliced, patch-matmul kernel gradients, 1x1 convs as matmuls).
       im2col_chunk_bytes: batch-chunk size of the im2col forward and the patch-matmul kernel gradient.
       train_map: how samples / members are mapped under ``grad`` (training).
+      run_map: how the runs of one strategy (its seeds) advance in ``bal run``: ``"sequential"``,
+        one run after another, or ``"vmap"``, all seeds of the strategy side by side as one
+        vmapped program per cycle (their labeled sets have equal sizes every cycle).
     """
 
     chunk_size: int
@@ -77,6 +85,7 @@ class Policy:
     conv_rewrite: bool
     im2col_chunk_bytes: int
     train_map: str = "vmap"
+    run_map: str = "sequential"
 
     def __post_init__(self):
         for name in ("chunk_size", "im2col_chunk_bytes"):
@@ -86,6 +95,8 @@ class Policy:
         for name in ("sample_map", "member_map", "train_map"):
             if getattr(self, name) not in MAPS:
                 raise ValueError(f"Policy.{name} must be one of {MAPS}; got {getattr(self, name)!r}")
+        if self.run_map not in RUN_MAPS:
+            raise ValueError(f"Policy.run_map must be one of {RUN_MAPS}; got {self.run_map!r}")
         if not isinstance(self.conv_rewrite, bool):
             raise ValueError(f"Policy.conv_rewrite must be a bool; got {self.conv_rewrite!r}")
 
@@ -136,7 +147,7 @@ def cpu_policy(caches: Mapping[str, int] | None = None) -> Policy:
 def accelerator_policy() -> Policy:
     """The GPU / TPU policy: ``vmap`` everywhere, chunks of 2,048, XLA's own convolutions."""
     return Policy(chunk_size=2048, sample_map="vmap", member_map="vmap", conv_rewrite=False,
-                  im2col_chunk_bytes=4 * _MB, train_map="vmap")
+                  im2col_chunk_bytes=4 * _MB, train_map="vmap", run_map="vmap")
 
 
 _lock = threading.Lock()

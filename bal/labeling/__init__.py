@@ -12,10 +12,17 @@ run directory's pending-queries file and ``bal run`` exits 0 saying what to do::
     bal run runs/h/config.json --out runs/h --resume  # the next cycle trains on the new labels
     bal labels status runs/h                        # labeled / pending / whether to stop paying
 
+Classification and detection runs take people as their oracle (a detection
+label is an image's boxes). Labels carry their cost when the tool says it
+(Label Studio's ``lead_time``): records carry ``annotation_seconds`` and
+``bal summary --write`` plots the metric against it. Label Studio itself runs
+from a virtual environment of its own (``scripts/labelstudio-env``);
+``tests/labeling/test_labelstudio.py`` labels runs through a real server.
+
 Modules: :mod:`~bal.labeling.oracle` (the human oracle and the exact pause
 and partial-import semantics), :mod:`~bal.labeling.state` (the label store
 ``labels.jsonl`` and ``pending_queries.json``), :mod:`~bal.labeling.export`,
-:mod:`~bal.labeling.imports`, :mod:`~bal.labeling.stopping`.
+:mod:`~bal.labeling.imports` (stopping rules: :mod:`bal.active.stopping`).
 """
 
 from __future__ import annotations

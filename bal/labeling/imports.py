@@ -14,21 +14,33 @@ a path or URL, so tool prefixes such as Label Studio's upload hash are fine):
   ``original_width`` / ``original_height``). Several annotations of one task
   must agree, or one must be marked ground truth. A task without an
   annotation is unlabeled. The JSON-MIN export (flat objects with the
-  ``label`` control's value beside the data fields) works too.
+  ``label`` control's value beside the data fields) works too. The label's
+  cost is the annotation time Label Studio exports (``lead_time``, seconds),
+  summed over the task's annotations (skipped ones too: their time was spent);
+  the label store keeps it as ``seconds``.
 * **COCO instances** — ``images`` / ``annotations`` / ``categories``, categories
   joined on their names. Classification: an image's annotations must name a
   single category (no annotation: unlabeled). Detection: every listed image is
   labeled with its boxes (possibly none). Annotations with a ``score`` are
   model predictions (as ``bal queries export`` writes them) and are refused.
 * **CSV** — a header with ``label`` and ``index`` and/or ``file_name``
-  (``bal queries export`` writes ``index,file_name,rank,score,label``); an empty
-  ``label`` is unlabeled. Classification only.
+  (``bal queries export`` writes ``index,file_name,rank,score,label``) and
+  optionally ``lead_time`` (seconds spent on the item); an empty ``label`` is
+  unlabeled. Classification only.
+
+Boxes are pixels ``[x0, y0, x1, y1]`` (rounded to 1e-4 pixel: Label Studio's
+percentages of ``original_width`` / ``original_height`` convert back exactly to
+the pixel coordinates they were made from); a box must be non-empty and lie in
+the image, and a Label Studio box drawn on an image of another size than the
+pool's is refused.
 
 Classes are given by name (exact, then ignoring case) or by index.
 :func:`import_labels` checks the whole file against the run before anything is
 written, and every problem is one line naming the file and the entry: labels
 of items that were not queried, unknown classes, an item twice in the file,
-an item already labeled, conflicting annotations, corrupt files. Queries the
+an item already labeled otherwise, conflicting annotations, corrupt files.
+An item already labeled the same is skipped (a labeling tool's export of the
+whole project holds the earlier imports' labels again). Queries the
 file does not label are not an error (partial imports): they are counted and
 stay queued. The labels are then appended to the store as one batch,
 all-or-nothing.
@@ -39,6 +51,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import pathlib
 from typing import Any
 
@@ -55,6 +68,7 @@ class Entry:
     index: int
     label: Any  # class index, or a list of boxes {"bbox": [x0, y0, x1, y1], "class": c}
     where: str  # e.g. "task 3 (pool_000123.png)"
+    seconds: float | None = None  # annotation time spent on it (Label Studio's lead_time); None: unknown
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +79,9 @@ class Imported:
     imported: int  # labels added
     missing: int  # queries still awaiting a label
     unlabeled_entries: int  # entries of the file without a label
+    seconds: float = 0.0  # annotation time of the labels added (the known part)
+    timed: int = 0  # labels added with an annotation time
+    again: int = 0  # entries imported before with the same label (skipped)
 
 
 class _Fail(ValueError):
@@ -127,10 +144,29 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _box(path, where, x0, y0, x1, y1, c) -> dict:
+def _box(path, where, x0, y0, x1, y1, c, size=None) -> dict:
+    """A box in pixels rounded to 1e-4 (``size = (H, W)``: it must lie in the image)."""
     if not all(map(_number, (x0, y0, x1, y1))) or not (x1 > x0 and y1 > y0):
         raise _Fail(f"{path}: {where}: invalid box {[x0, y0, x1, y1]!r} (need x0 < x1, y0 < y1)")
-    return {"bbox": [round(float(v), 4) for v in (x0, y0, x1, y1)], "class": c}
+    bbox = [round(float(v), 4) for v in (x0, y0, x1, y1)]
+    if size is not None and not (0 <= bbox[0] < bbox[2] <= size[1] and 0 <= bbox[1] < bbox[3] <= size[0]):
+        raise _Fail(f"{path}: {where}: box {bbox} is empty or outside the {size[1]}x{size[0]} image")
+    return {"bbox": bbox, "class": c}
+
+
+def _seconds(path, where, value, name="lead_time") -> float | None:
+    """An annotation time in seconds (None: not given)."""
+    if value in (None, ""):
+        return None
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if not _number(number) or not math.isfinite(number) or number < 0:
+        raise _Fail(f"{path}: {where}: invalid {name} {value!r} (annotation seconds, a number >= 0)")
+    return float(number)
 
 
 def _where(kind: str, n, index: int | None) -> str:
@@ -167,13 +203,17 @@ def _ls_rectangle(path, where, r: dict, classes, size) -> dict:
         raise _Fail(f"{path}: {where}: rotated boxes are not supported (rotation {value['rotation']})")
     width = r.get("original_width") or value.get("original_width") or (size[1] if size else None)
     height = r.get("original_height") or value.get("original_height") or (size[0] if size else None)
-    if not (_number(width) and _number(height)):
+    if not (_number(width) and _number(height)) or width <= 0 or height <= 0:
         raise _Fail(f"{path}: {where}: a box without original_width / original_height")
+    if size and (width, height) != (size[1], size[0]):
+        raise _Fail(f"{path}: {where}: a box drawn on a {width}x{height} image, but the pool images are "
+                    f"{size[1]}x{size[0]}")
     x, y, w, h = (value.get(k) for k in ("x", "y", "width", "height"))
     if not all(map(_number, (x, y, w, h))):
         raise _Fail(f"{path}: {where}: a box needs numbers x, y, width, height; got {[x, y, w, h]!r}")
     sx, sy = width / 100.0, height / 100.0
-    return _box(path, where, x * sx, y * sy, (x + w) * sx, (y + h) * sy, _class(path, where, names[0], classes))
+    return _box(path, where, x * sx, y * sy, (x + w) * sx, (y + h) * sy, _class(path, where, names[0], classes),
+                (height, width))
 
 
 def _ls_annotation(path, where, result, task, classes, size):
@@ -206,6 +246,7 @@ def _read_label_studio(path, data, task, classes, size) -> tuple[list[Entry], in
         index = _key(path, name, d.get("pool_index"), d.get("image"))
         where = _where("task", t.get("id", n), index)
         if minimal:  # JSON-MIN: the control's value beside the data fields
+            seconds = _seconds(path, where, t.get("lead_time"))
             value = t.get(FROM_NAME_MIN)
             if value in (None, "", []):
                 unlabeled += 1
@@ -222,15 +263,16 @@ def _read_label_studio(path, data, task, classes, size) -> tuple[list[Entry], in
                         raise _Fail(f"{path}: {where}: {len(value)} classes {value!r}; a label is one class")
                     value = value[0]
                 label = _class(path, where, value, classes)
-            entries.append(Entry(index, label, where))
+            entries.append(Entry(index, label, where, seconds))
             continue
         annotations = t.get("annotations", t.get("completions")) or []
         if not isinstance(annotations, list):
             raise _Fail(f"{path}: {where}: corrupt task ('annotations' is not a list)")
-        given = []
+        given, times = [], []
         for a in annotations:
             if not isinstance(a, dict):
                 raise _Fail(f"{path}: {where}: corrupt annotation (not an object)")
+            times.append(_seconds(path, where, a.get("lead_time")))
             if a.get("was_cancelled"):
                 continue
             label = _ls_annotation(path, where, a.get("result"), task, classes, size)
@@ -248,7 +290,8 @@ def _read_label_studio(path, data, task, classes, size) -> tuple[list[Entry], in
             shown = [classes[c] for c in distinct] if task != "detection" else f"{len(distinct)} box sets"
             raise _Fail(f"{path}: {where}: annotations disagree ({shown}); mark one as ground truth "
                         "or delete the others")
-        entries.append(Entry(index, distinct[0], where))
+        known = [t for t in times if t is not None]
+        entries.append(Entry(index, distinct[0], where, sum(known) if known else None))
     return entries, unlabeled
 
 
@@ -256,7 +299,7 @@ FROM_NAME_MIN = "label"  # the control name of the exported label_config.xml
 
 
 # ----------------------------------------------------------------------------- COCO
-def _read_coco(path, data, task, classes) -> tuple[list[Entry], int]:
+def _read_coco(path, data, task, classes, size=None) -> tuple[list[Entry], int]:
     if not isinstance(data, dict):
         raise _Fail(f"{path}: a COCO file is a JSON object with images; got {type(data).__name__}")
 
@@ -301,7 +344,7 @@ def _read_coco(path, data, task, classes) -> tuple[list[Entry], int]:
             b = a.get("bbox")
             if not isinstance(b, list) or len(b) != 4 or not all(map(_number, b)):
                 raise _Fail(f"{path}: {where}: 'bbox' must be 4 numbers [x, y, width, height]; got {b!r}")
-            by_id[a["image_id"]][1].append(_box(path, where, b[0], b[1], b[0] + b[2], b[1] + b[3], c))
+            by_id[a["image_id"]][1].append(_box(path, where, b[0], b[1], b[0] + b[2], b[1] + b[3], c, size))
         else:
             by_id[a["image_id"]][1].append(c)
     entries, unlabeled = [], 0
@@ -335,7 +378,7 @@ def _read_csv(path, text, task, classes) -> tuple[list[Entry], int]:
     if "label" not in header or not ({"index", "file_name"} & set(header)):
         raise _Fail(f"{path}: corrupt CSV: the header must name a label column and index and/or "
                     f"file_name (got {', '.join(header) or 'nothing'})")
-    col = {h: header.index(h) for h in ("index", "file_name", "label") if h in header}
+    col = {h: header.index(h) for h in ("index", "file_name", "label", "lead_time") if h in header}
     entries, unlabeled = [], 0
     for line, row in enumerate(rows[1:], 2):
         if not any(cell.strip() for cell in row):
@@ -348,16 +391,18 @@ def _read_csv(path, text, task, classes) -> tuple[list[Entry], int]:
         if not get("label"):
             unlabeled += 1
             continue
-        entries.append(Entry(index, _class(path, where, get("label"), classes), where))
+        entries.append(Entry(index, _class(path, where, get("label"), classes), where,
+                             _seconds(path, where, get("lead_time"))))
     return entries, unlabeled
 
 
 def read_labels(path, fmt: str = "auto", *, task: str = "classification", classes=(),
                 image_size=None) -> tuple[list[Entry], int, str]:
     """The labeled entries of a labels file, the number of its unlabeled entries, and its
-    format (module docstring). ``image_size``: ``(H, W)`` of the pool images, for boxes
-    given in percent without their image size."""
+    format (module docstring). ``image_size``: ``(H, W)`` of the pool images: boxes must lie
+    in them (and boxes given in percent without their image size are of that size)."""
     path = pathlib.Path(path)
+    image_size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
     if fmt not in IMPORT_FORMATS:
         raise ValueError(f"unknown labels format {fmt!r}; choose one of {', '.join(IMPORT_FORMATS)}")
     classes = tuple(str(c) for c in classes)
@@ -368,7 +413,7 @@ def read_labels(path, fmt: str = "auto", *, task: str = "classification", classe
     else:
         data = _load_json(path, text)
         if fmt == "coco":
-            entries, unlabeled = _read_coco(path, data, task, classes)
+            entries, unlabeled = _read_coco(path, data, task, classes, image_size)
         else:
             entries, unlabeled = _read_label_studio(path, data, task, classes, image_size)
     return entries, unlabeled, fmt
@@ -402,22 +447,37 @@ def import_labels(run_dir, path, fmt: str = "auto") -> Imported:
                                               classes=pending.get("classes") or (),
                                               image_size=pending.get("image_size"))
         seen: dict[int, str] = {}
+        new, again = [], 0
         for e in entries:
             if e.index in seen:
                 raise ValueError(f"{path}: {e.where}: pool item {e.index} is labeled twice in the file "
                                  f"(also {seen[e.index]})")
-            if e.index in stored:
+            seen[e.index] = e.where
+            if e.index in stored:  # a tool's export of the whole project holds earlier labels again
                 old = stored[e.index]
+                if old["label"] == e.label:
+                    again += 1
+                    continue
                 raise ValueError(f"{path}: {e.where}: pool item {e.index} is already labeled (import batch "
-                                 f"{old['batch']}, from {old.get('source', '?')})")
+                                 f"{old['batch']}, from {old.get('source', '?')}: {_shown(old['label'])}); this "
+                                 f"file says {_shown(e.label)}")
             if e.index not in queried:
                 raise ValueError(f"{path}: {e.where}: pool item {e.index} was not queried (it is not among the "
                                  f"{len(waiting)} queries awaiting labels in {run.path})")
-            seen[e.index] = e.where
+            new.append(e)
         if not entries:
             raise ValueError(f"{path}: holds no labels ({unlabeled} unlabeled entries; {len(waiting)} queries "
                              "await labels)")
+        if not new:
+            raise ValueError(f"{path}: holds no new labels (its {again} labels were imported before; "
+                             f"{len(waiting)} queries await labels)")
         records = len(read_records(run.results_path)) if run.results_path.exists() else 0
-        batch = store.append({e.index: e.label for e in entries}, records=records,
-                             source=str(path.resolve()), fmt=fmt)
-    return Imported(path, fmt, batch, len(entries), len(waiting) - len(entries), unlabeled)
+        seconds = {e.index: e.seconds for e in new if e.seconds is not None}
+        batch = store.append({e.index: e.label for e in new}, records=records,
+                             source=str(path.resolve()), fmt=fmt, seconds=seconds)
+    return Imported(path, fmt, batch, len(new), len(waiting) - len(new), unlabeled,
+                    round(sum(seconds.values()), 3), len(seconds), again)
+
+
+def _shown(label) -> str:
+    return f"{len(label)} boxes" if isinstance(label, list) else f"label {label!r}"

@@ -17,9 +17,14 @@ The semantics, exactly:
   dataset's labels: they are the seed set a project starts from. People
   answer the acquisitions only.
 * Before every cycle the run receives every stored label of a queued unit.
-  If units are queued and none arrived since the last cycle, the run
-  **pauses** ("awaiting labels"): its queries go to the pending-queries file
-  and the driver moves on. Resuming with no new label pauses again at once.
+  If units are queued and none of them got a label from an import the run
+  has not seen yet, the run **pauses** ("awaiting labels"): its queries go to
+  the pending-queries file and the driver moves on. Resuming with no new label
+  pauses again at once. A unit another run's query had people label already
+  (the strategies of an experiment may ask for the same item) is received at
+  once, but does not count as new: the run still waits for an import that
+  answers its other queries, as the dataset oracle would have answered them
+  all.
 * **Partial imports**: a cycle runs as soon as at least one new label has
   arrived. It trains on the labeled units only; the queued units without a
   label stay queued — out of the pool and out of training — until their
@@ -32,24 +37,47 @@ The semantics, exactly:
   units are dropped from the pending file: the final cycle trained on what
   was labeled by then.
 * With every query answered before each resume, a run is exactly the
-  dataset-oracle run of the same seed (same labeled sets, same records).
+  dataset-oracle run of the same seed (same labeled sets, same records but
+  ``annotation_seconds``).
+* Every record of the run carries ``annotation_seconds``: the annotation time
+  people spent on the labels the cycle trained on (the sum of the label
+  store's ``seconds``, Label Studio's ``lead_time``; labels imported without a
+  time count 0, the initial labels are the dataset's and free). It is the
+  x axis of ``bal summary``'s annotation-time curves.
 
-Only classification runs take a human oracle today (its labeled state is a
-:class:`bal.active.tasks.classification.Labels`); the label store and the
-exports/imports also carry detection boxes and segmentation crops for the
-other tasks.
+Two tasks take a human oracle:
+
+* **classification**: a label is a class index; the wrapped state is a
+  :class:`bal.active.tasks.classification.Labels` whose ``y`` gets people's
+  classes.
+* **detection**: a label is an image's boxes, a list of
+  ``{"bbox": [x0, y0, x1, y1], "class": c}`` in pixels (possibly empty: no
+  object); the wrapped state is the detection task's :class:`bal.data.Pool`
+  and people's boxes (``HumanLabels.given``) are encoded into CenterNet targets
+  (:func:`encode_boxes`) that the detection task trains on instead of the
+  dataset's (``targets=`` of :meth:`bal.active.tasks.detection.DetectionTask.train`).
+  ``num_labeled_boxes`` counts people's boxes. Acquisition sees the labeled
+  images as labeled and the queued ones as neither labeled nor acquirable.
+
+The label store and the exports/imports also carry segmentation crops, but
+segmentation runs do not take a human oracle yet.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import types
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
 from bal.labeling import state as lstate
 from bal.labeling.state import parse_class  # noqa: F401 (re-exported)
 
-__all__ = ["HumanLabels", "HumanTask", "class_names", "parse_class"]
+__all__ = ["HUMAN_TASKS", "HumanLabels", "HumanTask", "class_names", "parse_class", "encode_boxes", "check_boxes"]
+
+#: the tasks whose acquisitions people can label
+HUMAN_TASKS = ("classification", "detection")
+_NONE: Mapping[int, Any] = types.MappingProxyType({})
 
 
 class HumanLabels(NamedTuple):
@@ -57,6 +85,9 @@ class HumanLabels(NamedTuple):
 
     labels: Any  # the wrapped task's labeled state (queued units are not labeled)
     queued: np.ndarray  # int64 [Q], in the order they were acquired
+    given: Mapping[int, Any] = _NONE  # people's labels received so far, {unit: label}
+    seconds: float = 0.0  # the annotation time of ``given`` (the known part)
+    batch_seen: int = 0  # the newest import among the answers received so far (0: none)
 
 
 def class_names(config, num_classes: int) -> tuple[str, ...]:
@@ -70,27 +101,79 @@ def class_names(config, num_classes: int) -> tuple[str, ...]:
     return names if len(names) == num_classes else tuple(str(i) for i in range(num_classes))
 
 
+def check_boxes(boxes, image_size, num_classes: int, where: str) -> None:
+    """Raise a one-line ``ValueError`` starting with ``where`` unless ``boxes`` is a list of
+    ``{"bbox": [x0, y0, x1, y1], "class": c}`` with ``0 <= x0 < x1 <= W``, ``0 <= y0 < y1 <= H``
+    (``image_size = (H, W)``) and ``0 <= c < num_classes``."""
+    height, width = image_size
+    if not isinstance(boxes, list):
+        raise ValueError(f"{where}: boxes must be a list of {{'bbox': [x0, y0, x1, y1], 'class': c}}; got {boxes!r}")
+    for j, box in enumerate(boxes):
+        b = box.get("bbox") if isinstance(box, dict) else None
+        c = box.get("class") if isinstance(box, dict) else None
+        if not (isinstance(b, list) and len(b) == 4
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)):
+            raise ValueError(f"{where}: box {j} is not {{'bbox': [x0, y0, x1, y1], 'class': c}}: {box!r}")
+        if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < num_classes:
+            raise ValueError(f"{where}: box {j} has class {c!r}, not a class index 0..{num_classes - 1}")
+        x0, y0, x1, y1 = b
+        if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+            raise ValueError(f"{where}: box {j} {b} is empty or outside the {width}x{height} image")
+
+
+def encode_boxes(boxes: list, image_size, num_classes: int, *, flip: bool = False) -> np.ndarray:
+    """CenterNet targets ``float32 [n, H', W', C + 5]`` of ``n`` images' box lists (see
+    :func:`check_boxes`), boxes mirrored left-right with ``flip`` (as
+    :func:`bal.active.tasks.detection.mirror`). Per image the same as encoding the dataset's
+    boxes in the same order (:func:`bal.active.tasks.detection.encode`)."""
+    from bal.detection import centernet
+
+    n, k = len(boxes), max([len(b) for b in boxes] + [1])
+    xyxy, classes, valid = np.zeros((n, k, 4)), np.zeros((n, k), np.int32), np.zeros((n, k), bool)
+    width = image_size[1]
+    for i, image in enumerate(boxes):
+        for j, box in enumerate(image):
+            x0, y0, x1, y1 = (float(v) for v in box["bbox"])
+            xyxy[i, j] = (width - x1, y0, width - x0, y1) if flip else (x0, y0, x1, y1)
+            classes[i, j], valid[i, j] = int(box["class"]), True
+    return centernet.encode_targets(xyxy, classes, valid, num_classes=num_classes,
+                                    input_hw=tuple(image_size)).packed()
+
+
+def _answer(value) -> tuple[Any, float | None, int | None]:
+    return (value.label, value.seconds, value.batch) if isinstance(value, lstate.Answer) else (value, None, None)
+
+
 class HumanTask:
-    """A classification task whose acquisitions are labeled by people (see the module docstring).
+    """A classification or detection task whose acquisitions are labeled by people (see the
+    module docstring).
 
     Args:
-      task: a :class:`bal.active.tasks.classification.ClassificationTask`.
+      task: a :class:`bal.active.tasks.classification.ClassificationTask` or
+        :class:`bal.active.tasks.detection.DetectionTask`.
       run_dir: the run directory holding the label store and the pending-queries file.
     """
 
     human = True
 
     def __init__(self, task, run_dir):
-        if getattr(task, "name", None) != "classification" or not hasattr(task, "problem"):
-            raise ValueError(f"oracle = 'human' is supported for classification runs only; got a "
-                             f"{getattr(task, 'name', type(task).__name__)} task")
+        name = getattr(task, "name", None)
+        if name not in HUMAN_TASKS or not hasattr(task, "problem"):
+            raise ValueError(f"oracle = 'human' is supported for {' and '.join(HUMAN_TASKS)} runs only; got a "
+                             f"{name or type(task).__name__} task")
         self.task = task
         self.store = lstate.LabelStore(run_dir)
         self.run_dir = self.store.run_dir
-        self.classes = class_names(task.config, task.problem.num_classes)
+        self.detection = name == "detection"
+        if self.detection:
+            self.classes = tuple(str(c) for c in task.problem.class_names)
+            self.image_size = tuple(int(v) for v in task.problem.train.images.shape[1:3])
+        else:
+            self.classes = class_names(task.config, task.problem.num_classes)
+            self.image_size = None
 
     def __getattr__(self, name):  # config, problem, posterior, expected_cycles, keeps_weights ...
-        if name == "task":
+        if name == "task" or name.endswith("_runs"):  # never side by side: one run at a time
             raise AttributeError(name)
         return getattr(self.task, name)
 
@@ -98,90 +181,167 @@ class HumanTask:
     def name(self) -> str:
         return self.task.name
 
+    # -- the wrapped state ----------------------------------------------------
+    def _pool(self, inner):
+        return inner if self.detection else inner.pool
+
+    def _with_pool(self, inner, pool):
+        return pool if self.detection else inner._replace(pool=pool)
+
+    def _targets(self, labels: HumanLabels):
+        """Detection: ``{"targets": (targets, flipped)}`` of the labeled images with people's boxes
+        encoded (:func:`encode_boxes`), or ``{}`` when people labeled none of them."""
+        if not self.detection:
+            return {}
+        labeled = labels.labels.labeled
+        mine = np.asarray([j for j, i in enumerate(labeled.tolist()) if i in labels.given], np.int64)
+        if not mine.size:
+            return {}
+        problem, hflip = self.task.problem, self.task.config.hflip
+        boxes = [labels.given[int(labeled[j])] for j in mine]
+        targets = problem.train_targets[labeled]  # a copy (fancy indexing)
+        targets[mine] = encode_boxes(boxes, self.image_size, problem.num_classes)
+        flipped = None
+        if hflip:
+            flipped = problem.flipped_targets[labeled]
+            flipped[mine] = encode_boxes(boxes, self.image_size, problem.num_classes, flip=True)
+        return {"targets": (targets, flipped)}
+
     # -- the kernel's Task ----------------------------------------------------
     def initial_labels(self, seed: int) -> HumanLabels:
         return HumanLabels(self.task.initial_labels(seed), np.zeros(0, np.int64))
 
     def counts(self, labels: HumanLabels) -> dict:
-        return self.task.counts(labels.labels)
+        out = dict(self.task.counts(labels.labels))
+        if self.detection:  # people's boxes, not the dataset's, for the images they labeled
+            pool = labels.labels
+            theirs = np.asarray([i for i in pool.labeled.tolist() if i not in labels.given], np.int64)
+            out["num_labeled_boxes"] = int(self.task.problem.train.valid[theirs].sum()) + sum(
+                len(b) for i, b in labels.given.items())
+        out["annotation_seconds"] = round(float(labels.seconds), 3)
+        return out
 
     def train_and_evaluate(self, keys, labels: HumanLabels, variables, *, seed: int, cycle: int):
-        return self.task.train_and_evaluate(keys, labels.labels, variables, seed=seed, cycle=cycle)
+        return self.task.train_and_evaluate(keys, labels.labels, variables, seed=seed, cycle=cycle,
+                                            **self._targets(labels))
 
     def _taken(self, labels: HumanLabels):
-        """The wrapped state with the queued units counted as labeled: acquisition never
-        picks them again and the budget counts them (training never sees this view)."""
+        """The wrapped state acquisition sees: the queued units are never picked again.
+        Classification counts them as labeled (the label budget has paid for them); detection
+        keeps them out of both (its second ``disagreement`` detector trains on the labeled
+        images). Training never sees this view."""
         inner = labels.labels
         if not labels.queued.size:
             return inner
         from bal.data import Pool
 
-        pool = inner.pool
-        return inner._replace(pool=Pool(np.union1d(pool.labeled, labels.queued),
-                                         np.setdiff1d(pool.unlabeled, labels.queued), pool.num_examples))
+        pool = self._pool(inner)
+        labeled = pool.labeled if self.detection else np.union1d(pool.labeled, labels.queued)
+        return self._with_pool(inner, Pool(labeled, np.setdiff1d(pool.unlabeled, labels.queued), pool.num_examples))
 
     def finished(self, labels: HumanLabels, cycle: int, metrics: dict) -> bool:
         return self.task.finished(self._taken(labels), cycle, metrics)
 
     def acquire(self, key, strategy: str, labels: HumanLabels, variables, *, seed: int, cycle: int):
-        return self.task.acquire(key, strategy, self._taken(labels), variables, seed=seed, cycle=cycle)
+        return self.task.acquire(key, strategy, self._taken(labels), variables, seed=seed, cycle=cycle,
+                                 **self._targets(labels))
 
     def apply(self, labels: HumanLabels, acquired, strategy: str) -> HumanLabels:
         """Queue ``acquired`` for people to label (see :meth:`receive`)."""
         acquired = np.asarray(acquired, np.int64).reshape(-1)
-        free = np.setdiff1d(labels.labels.pool.unlabeled, labels.queued)
+        free = np.setdiff1d(self._pool(labels.labels).unlabeled, labels.queued)
         outside = np.setdiff1d(acquired, free)
         if outside.size or np.unique(acquired).size != acquired.size:
             raise ValueError(f"indices {outside[:10].tolist() or acquired.tolist()[:10]} are not in the "
                              "unlabeled pool (or repeat)")
-        return HumanLabels(labels.labels, np.concatenate([labels.queued, acquired]))
+        return labels._replace(queued=np.concatenate([labels.queued, acquired]))
 
     def receive(self, labels: HumanLabels, answers: dict) -> tuple[HumanLabels, int]:
-        """Label the queued units that ``answers`` (``{index: class}``) holds; returns the new
-        state and how many were labeled."""
+        """Label the queued units that ``answers`` holds (``{index: label}``, or
+        ``{index: Answer(label, seconds, batch)}``); returns the new state and how many of them
+        are new: from an import newer than every answer received before (``batch`` above
+        ``labels.batch_seen``; an answer without a batch is new). A run steps when some are."""
+        batches = [a.batch for a in answers.values() if isinstance(a, lstate.Answer) and a.batch is not None]
+        seen = max([labels.batch_seen, *batches])
         got = np.asarray([i for i in labels.queued.tolist() if i in answers], np.int64)
         if not got.size:
-            return labels, 0
-        inner = labels.labels
-        y = inner.y.copy()
+            return labels._replace(batch_seen=seen), 0
+        inner, given, seconds, new = labels.labels, dict(labels.given), labels.seconds, 0
         for i in got.tolist():
-            c = answers[i]
-            if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < len(self.classes):
-                raise ValueError(f"{self.store.path}: pool item {i} has label {c!r}, not a class index "
-                                 f"0..{len(self.classes) - 1}")
-            y[i] = c
+            label, spent, batch = _answer(answers[i])
+            new += batch is None or batch > labels.batch_seen
+            where = f"{self.store.path}: pool item {i}"
+            if self.detection:
+                check_boxes(label, self.image_size, len(self.classes), where)
+            elif isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(self.classes):
+                raise ValueError(f"{where} has label {label!r}, not a class index 0..{len(self.classes) - 1}")
+            given[i] = label
+            seconds += float(spent or 0.0)
+        if self.detection:
+            inner = inner.acquire(got)
+        else:
+            y = inner.y.copy()
+            y[got] = [given[i] for i in got.tolist()]
+            inner = inner._replace(pool=inner.pool.acquire(got), y=y)
         rest = np.asarray([i for i in labels.queued.tolist() if i not in answers], np.int64)
-        return HumanLabels(inner._replace(pool=inner.pool.acquire(got), y=y), rest), int(got.size)
+        return HumanLabels(inner, rest, types.MappingProxyType(given), seconds, seen), int(new)
 
     def awaiting(self, labels: HumanLabels) -> bool:
         return bool(labels.queued.size)
 
     def answers(self, upto: int | None = None) -> dict:
-        return self.store.answers(upto)
+        """``{index: Answer(label, seconds)}`` of the labels a cycle at ``results.jsonl``
+        position ``upto`` sees (:meth:`bal.labeling.state.LabelStore.answers`)."""
+        return self.store.answers(upto, timed=True)
 
     # -- the pause -------------------------------------------------------------
     def predictions(self, variables, indices, *, strategy: str, seed: int, cycle: int) -> list[dict]:
-        """The model's predicted class and its probability for ``indices`` (for pre-annotations)."""
+        """The model's pre-annotation of each of ``indices``, the fields a query gets:
+        ``{"prediction": {label, class, probability, model_version}}`` (classification) or
+        ``{"boxes": [{"bbox", "class", "score"}, ...]}`` (detection: the posterior-mean
+        detections scoring at least ``score_threshold``, clipped to the image)."""
         import jax
 
         from bal.active.kernel import cycle_key
-        from bal.predict import predict, predictive
 
         idx = np.asarray(indices, np.int64)
         key = jax.random.fold_in(cycle_key(seed, cycle), 0x1AB)  # apart from the loop's keys
-        log_p = np.asarray(predict(self.task.posterior, variables, self.task.problem.train_x[idx], key,
-                                   chunk_size=self.task.config.chunk_size, reduce=predictive))
+        task, config = self.task, self.task.config
+        if self.detection:
+            from bal.active.tasks.detection import mean_detections
+
+            dets = mean_detections(task.posterior, variables, task.problem.train.images[idx], key,
+                                   k=config.max_detections, chunk_size=config.chunk_size)
+            height, width = self.image_size
+            out = []
+            for boxes, scores, classes in zip(np.asarray(dets.boxes, np.float64), np.asarray(dets.scores),
+                                              np.asarray(dets.classes)):
+                found = []
+                for b, score, c in zip(boxes, scores, classes):
+                    if not (np.isfinite(score) and np.isfinite(b).all() and score >= config.score_threshold):
+                        continue
+                    x0, x1 = (round(float(np.clip(v, 0, width)), 2) for v in (b[0], b[2]))
+                    y0, y1 = (round(float(np.clip(v, 0, height)), 2) for v in (b[1], b[3]))
+                    if x1 > x0 and y1 > y0:
+                        found.append({"bbox": [x0, y0, x1, y1], "class": int(c), "score": round(float(score), 4)})
+                out.append({"boxes": found})
+            return out
+        from bal.predict import predict, predictive
+
+        log_p = np.asarray(predict(task.posterior, variables, task.problem.train_x[idx], key,
+                                   chunk_size=config.chunk_size, reduce=predictive))
         probs = np.exp(log_p)
         version = lstate.model_version(strategy, seed, cycle)
-        return [{"label": int(c), "class": self.classes[int(c)], "probability": round(float(p[c]), 6),
-                 "model_version": version} for c, p in zip(probs.argmax(-1), probs)]
+        return [{"prediction": {"label": int(c), "class": self.classes[int(c)], "probability": round(float(p[c]), 6),
+                                "model_version": version}} for c, p in zip(probs.argmax(-1), probs)]
 
     def pause(self, strategy: str, seed: int, state, records: list[dict], *, fresh: bool):
         """Write run ``(strategy, seed)``'s queued units to the pending-queries file (none once
         the run is final). ``fresh``: ``state.variables`` is the model of the last record, so its
         predictions are (re)computed; otherwise earlier predictions are kept."""
         config = self.task.config
-        meta = dict(task=self.name, dataset=getattr(config, "dataset", None), classes=self.classes)
+        meta = dict(task=self.name, dataset=getattr(config, "dataset", None), classes=self.classes,
+                    image_size=self.image_size)
         if state.final:
             return lstate.update_run(self.run_dir, strategy, seed, None, **meta)
         asked = {}
@@ -202,9 +362,8 @@ class HumanTask:
             q = {"index": i, "file_name": lstate.file_name(i), "strategy": strategy, "seed": seed,
                  "cycle": r["cycle"], "rank": rank, "k": len(r["acquired"]), "score": score,
                  "score_source": source, "model_version": lstate.model_version(strategy, seed, r["cycle"])}
-            prediction = predictions.get(i) or old.get(i, {}).get("prediction")
-            if prediction:
-                q["prediction"] = prediction
+            earlier = {k: old[i][k] for k in ("prediction", "boxes") if k in old.get(i, {})}
+            q.update(predictions.get(i) or earlier)
             queries.append(q)
         return lstate.update_run(self.run_dir, strategy, seed, queries, next_cycle=state.cycle,
-                                 num_labels=int(state.labels.labels.pool.num_labeled), **meta)
+                                 num_labels=int(self._pool(state.labels.labels).num_labeled), **meta)

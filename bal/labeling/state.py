@@ -6,10 +6,13 @@ Two files beside ``config.json`` and ``results.jsonl``:
 line per pool item, in import order::
 
     {"index": 123, "label": 7, "batch": 2, "records": 5, "source": "/path/export.json",
-     "format": "label-studio"}
+     "format": "label-studio", "seconds": 12.5}
 
 ``label`` is the class index (classification) or a list of boxes
-``{"bbox": [x0, y0, x1, y1], "class": c}`` in pixels (detection). Lines are
+``{"bbox": [x0, y0, x1, y1], "class": c}`` in pixels (detection). ``seconds``
+(when the labeling tool says) is the label's cost: the annotation time people
+spent on the item (Label Studio's ``lead_time``); runs record its sum over
+the labels a cycle trained on as ``annotation_seconds``. Lines are
 never changed or removed (``--overwrite`` of the run only sets ``records`` to
 0, see :func:`LabelStore.rebase`); an item is labeled at most once. One
 import is one **batch**, written all-or-nothing: the whole new file (old
@@ -48,13 +51,14 @@ are **awaiting** labels (:func:`awaiting`).
 from __future__ import annotations
 
 import json
+import math
 import os
 import pathlib
 import re
 import tempfile
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
-__all__ = ["LABELS", "PENDING", "LabelStore", "atomic_write", "file_name", "index_of_name",
+__all__ = ["LABELS", "PENDING", "Answer", "LabelStore", "atomic_write", "file_name", "index_of_name",
            "read_pending", "write_pending", "update_run", "awaiting", "model_version", "query_score",
            "parse_class", "EXPORT_FORMATS", "IMPORT_FORMATS"]
 
@@ -148,6 +152,18 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_seconds(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+class Answer(NamedTuple):
+    """A stored label, its cost and its import (:meth:`LabelStore.answers` with ``timed=True``)."""
+
+    label: Any
+    seconds: float | None = None  # annotation time people spent on it; None: the tool did not say
+    batch: int | None = None  # the import that brought it
+
+
 class LabelStore:
     """The labels people gave, ``RUN_DIR/labels.jsonl`` (format in the module docstring)."""
 
@@ -175,6 +191,8 @@ class LabelStore:
             for key in ("index", "batch", "records"):
                 if not _is_int(entry.get(key)) or entry[key] < 0:
                     raise ValueError(f"{where}: corrupt label line ({key} must be an integer >= 0)")
+            if entry.get("seconds") is not None and not _is_seconds(entry["seconds"]):
+                raise ValueError(f"{where}: corrupt label line (seconds must be a number >= 0)")
             if entry["index"] in seen:
                 raise ValueError(f"{where}: pool item {entry['index']} is labeled twice (also line "
                                  f"{seen[entry['index']]})")
@@ -182,16 +200,22 @@ class LabelStore:
             out.append(entry)
         return out
 
-    def answers(self, upto: int | None = None) -> dict[int, Any]:
+    def answers(self, upto: int | None = None, *, timed: bool = False) -> dict[int, Any]:
         """``{index: label}`` of the batches a cycle recorded at position ``upto`` of
-        ``results.jsonl`` sees (``records <= upto``); all of them when ``upto`` is None."""
-        return {e["index"]: e["label"] for e in self.entries() if upto is None or e["records"] <= upto}
+        ``results.jsonl`` sees (``records <= upto``); all of them when ``upto`` is None.
+        ``timed``: the values are :class:`Answer` ``(label, seconds, batch)``."""
+        seen = [e for e in self.entries() if upto is None or e["records"] <= upto]
+        if timed:
+            return {e["index"]: Answer(e["label"], e.get("seconds"), e["batch"]) for e in seen}
+        return {e["index"]: e["label"] for e in seen}
 
     def num_batches(self) -> int:
         return max((e["batch"] for e in self.entries()), default=0)
 
-    def append(self, labels: dict[int, Any], *, records: int, source: str, fmt: str) -> int:
+    def append(self, labels: dict[int, Any], *, records: int, source: str, fmt: str,
+               seconds: dict[int, float] | None = None) -> int:
         """Add one batch ``{index: label}`` all-or-nothing; returns its batch number.
+        ``seconds``: ``{index: annotation time}`` of the labels whose time is known.
 
         The caller holds the run directory's writer lock (no run is writing)."""
         entries = self.entries()
@@ -199,13 +223,19 @@ class LabelStore:
         again = sorted(set(labels) & known)
         if again:
             raise ValueError(f"pool items {again[:10]} are already in {self.path}")
+        seconds = {i: t for i, t in (seconds or {}).items() if t is not None}
+        bad = sorted(i for i, t in seconds.items() if not _is_seconds(t))
+        if bad:
+            raise ValueError(f"annotation seconds of pool items {bad[:10]} must be numbers >= 0")
         batch = max((e["batch"] for e in entries), default=0) + 1
         old = self.path.read_bytes() if self.path.exists() else b""
         if old and not old.endswith(b"\n"):
             old += b"\n"
         new = b"".join(
             (json.dumps({"index": int(i), "label": label, "batch": batch, "records": int(records),
-                         "source": str(source), "format": fmt}, sort_keys=True) + "\n").encode()
+                         "source": str(source), "format": fmt,
+                         **({"seconds": round(float(seconds[i]), 3)} if i in seconds else {})},
+                        sort_keys=True) + "\n").encode()
             for i, label in labels.items())
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(self.path, old + new)
@@ -247,9 +277,10 @@ def write_pending(run_dir, doc: dict) -> pathlib.Path:
 
 def update_run(run_dir, strategy: str, seed: int, queries: Iterable[dict] | None, *, task: str,
                dataset: str | None, classes: Iterable[str], next_cycle: int | None = None,
-               num_labels: int | None = None) -> pathlib.Path | None:
+               num_labels: int | None = None, image_size=None) -> pathlib.Path | None:
     """Replace run ``(strategy, seed)``'s queries in the pending file (``None``: the run is
-    over, drop them); other runs' queries are kept. Returns the file (None if none is needed)."""
+    over, drop them); other runs' queries are kept. ``image_size``: ``[H, W]`` of the pool
+    images (detection). Returns the file (None if none is needed)."""
     doc = read_pending(run_dir) or {"task": task, "dataset": dataset, "classes": list(classes),
                                     "runs": [], "queries": []}
     mine = lambda q: q.get("strategy") == strategy and q.get("seed") == seed  # noqa: E731
@@ -259,6 +290,8 @@ def update_run(run_dir, strategy: str, seed: int, queries: Iterable[dict] | None
         doc["runs"].append({"strategy": strategy, "seed": seed, "next_cycle": next_cycle,
                             "num_labels": num_labels})
     doc.update(task=task, dataset=dataset, classes=list(classes))
+    if image_size is not None:
+        doc["image_size"] = [int(v) for v in image_size]
     if not doc["queries"] and not doc["runs"] and not (pathlib.Path(run_dir) / PENDING).exists():
         return None
     return write_pending(run_dir, doc)

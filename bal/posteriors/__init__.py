@@ -1,25 +1,34 @@
-"""Approximate posteriors behind one interface.
+"""Approximate posteriors behind one interface, :class:`Posterior`.
 
-Every family offers::
+Every family offers (:mod:`bal.posteriors.protocol` documents each member)::
 
     variables = posterior.init(key, example_x)
     loss, (new_batch_stats, aux) = posterior.loss(variables, x, y, key, num_train=N)
     log_probs = posterior.predict(variables, x, key, num_samples=S)          # [S, N, C]
     log_probs, emb = posterior.predict_with_embeddings(variables, x, key, S)  # + [S, N, D]
 
-Families: :class:`Deterministic` (S = 1), :class:`Variational` (mean-field,
-Blundell et al. 2015), :class:`MCDropout` (Gal & Ghahramani 2016),
-:class:`Ensemble` (deep ensembles, Lakshminarayanan et al. 2017; with
-``regularization > 0`` a Deep Probabilistic Ensemble, Chitta et al. 2018).
+Families, each a final class: :class:`Deterministic` (S = 1), :class:`Variational`
+(mean-field, Blundell et al. 2015), :class:`MCDropout` (Gal & Ghahramani 2016),
+:class:`Ensemble` (deep ensembles, Lakshminarayanan et al. 2017) and
+:class:`RegularizedEnsemble` (Deep Probabilistic Ensembles, Chitta et al. 2018).
+Their losses are the pure functions of :mod:`bal.posteriors.losses`.
 :func:`build` makes any of them, with the right kind of model, by name.
 """
 
 from __future__ import annotations
 
-from bal.posteriors.base import SingleModelPosterior, Variables, raw_outputs
+from bal.posteriors import losses
+from bal.posteriors.base import SingleModelPosterior, raw_outputs
 from bal.posteriors.deterministic import Deterministic
-from bal.posteriors.ensemble import Ensemble, deep_ensemble, regularized_ensemble
+from bal.posteriors.ensemble import (
+    Ensemble,
+    RegularizedEnsemble,
+    StackedMembers,
+    deep_ensemble,
+    regularized_ensemble,
+)
 from bal.posteriors.mc_dropout import MCDropout
+from bal.posteriors.protocol import EnsemblePosterior, Posterior, Variables
 from bal.posteriors.regularized import dpe_penalty, dpe_prior
 from bal.posteriors.variational import Variational
 
@@ -29,15 +38,20 @@ __all__ = [
     "FAMILIES",
     "Deterministic",
     "Ensemble",
+    "EnsemblePosterior",
     "MCDropout",
+    "Posterior",
+    "RegularizedEnsemble",
     "SingleModelPosterior",
+    "StackedMembers",
     "Variables",
     "Variational",
     "build",
     "deep_ensemble",
-    "raw_outputs",
     "dpe_penalty",
     "dpe_prior",
+    "losses",
+    "raw_outputs",
     "regularized_ensemble",
 ]
 
@@ -58,7 +72,7 @@ def build(
     class_weights=None,
     data_loss=None,
     output_transform=None,
-):
+) -> Posterior:
     """Build a posterior ``family`` over the ``bal.models`` model named ``model``.
 
     Args:
@@ -79,6 +93,10 @@ def build(
         prediction transform, for outputs that are not class logits (detection:
         ``data_loss=bal.detection.centernet.loss_terms``,
         ``output_transform=raw_outputs``); see :class:`SingleModelPosterior`.
+
+    Returns:
+      a :class:`Deterministic`, :class:`Variational`, :class:`MCDropout`, :class:`Ensemble`
+      or :class:`RegularizedEnsemble` (of :class:`Deterministic` members).
     """
     from bal import models  # posteriors sit above models; import on use keeps import light
 

@@ -1,24 +1,18 @@
-"""The interface every approximate posterior implements.
+"""What the single-model families share: sampling machinery and an abstract base.
 
-A posterior is an immutable bundle of pure functions around a Flax model (in
-the spirit of ``optax.GradientTransformation``): it holds no parameters. The
-parameters live in a ``variables`` pytree (``{"params": ..., "batch_stats":
-...}``) that the caller threads through explicitly::
-
-    variables = posterior.init(key, example_x)                  # pytree
-    loss, (new_state, aux) = posterior.loss(variables, x, y, key, num_train=N)
-    log_probs = posterior.predict(variables, x, key, num_samples=S)        # [S, N, C]
-    log_probs, emb = posterior.predict_with_embeddings(variables, x, key)  # [S,N,C], [S,N,D]
-
-Acquisition functions and the active-learning loop see only ``log_probs``
-(and embeddings), never which family produced them.
+The interface itself is :class:`bal.posteriors.protocol.Posterior`; the losses
+are :mod:`bal.posteriors.losses`. This module holds the rest of what
+:class:`~bal.posteriors.Deterministic`, :class:`~bal.posteriors.MCDropout` and
+:class:`~bal.posteriors.Variational` have in common: running a ``bal.models``
+module (one training pass, one posterior sample) and mapping samples, in
+:class:`SingleModelPosterior`, whose concrete methods no family overrides.
 
 Other outputs than class logits (a detector's heatmaps and boxes): give a
-single-model posterior a ``data_loss`` (used instead of the label NLL on float
+single-model family a ``data_loss`` (used instead of the label NLL on float
 targets ``y [B, ...]``, e.g. :func:`bal.detection.centernet.loss_terms`) and an
 ``output_transform`` (used instead of ``log_softmax`` at prediction, e.g.
 :func:`raw_outputs`); every family then trains and predicts the model's own
-outputs, ``[S, N, ...]`` per sample or member (see :class:`SingleModelPosterior`).
+outputs, ``[S, N, ...]`` per sample or member.
 
 Sample strategy: posterior samples (keys) are mapped with ``jax.vmap`` or
 ``jax.lax.map``. On XLA:CPU a vmap over per-sample *weights* turns
@@ -31,15 +25,30 @@ XLA hoists out of the vmap, ``lax.map`` measures faster there.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable
+import abc
+from typing import Any, Callable, ClassVar, final
 
 import jax
 import jax.numpy as jnp
 
 from bal import nn as bnn
+from bal.posteriors import losses
+from bal.posteriors.losses import cross_entropy, data_nll, split_data_loss  # their old home, kept importable
+from bal.posteriors.protocol import LossAux, Variables
 
-Variables = Any  # a pytree: {"params": ..., optionally "batch_stats": ...}
+__all__ = [
+    "SAMPLE_MAPS",
+    "SingleModelPosterior",
+    "Variables",
+    "check_num_samples",
+    "cross_entropy",
+    "data_nll",
+    "map_over",
+    "model_rngs",
+    "raw_outputs",
+    "resolve_sample_map",
+    "split_data_loss",
+]
 
 SAMPLE_MAPS = ("auto", "vmap", "map", "unroll")
 
@@ -92,32 +101,11 @@ def resolve_sample_map(strategy: str, training: bool = False, *, members: bool =
     return p.member_map if members else p.sample_map
 
 
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Mean categorical cross-entropy. ``logits: [B, C]``, ``labels: [B]`` -> ``[]``."""
-    log_probs = jax.nn.log_softmax(logits)
-    return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None], axis=-1))
-
-
-def data_nll(logits: jax.Array, labels: jax.Array, class_weights=None) -> jax.Array:
-    """The data term of every posterior's loss, for classification or dense prediction.
-
-    - ``logits [B, C]``, ``labels [B]``: :func:`cross_entropy` (unchanged).
-    - ``logits [B, H, W, C]`` (any ``[B, ..., C]``), ``labels [B, H, W]``:
-      the mean cross-entropy over *labeled* pixels,
-      :func:`bal.segmentation.masked_cross_entropy` — pixels holding the
-      ignore label 255 (unlabeled crops, void) add nothing to the value and
-      get exactly zero gradient; a batch without a labeled pixel has loss 0.
-
-    ``class_weights`` (``[C]``, optional): the weighted mean
-    ``Σ w_y CE / Σ w_y`` of :func:`bal.segmentation.masked_cross_entropy`
-    (e.g. to up-weight rare classes), for either shape.
-    """
-    if logits.ndim == 2 and class_weights is None:
-        return cross_entropy(logits, labels)
-    from bal.segmentation.loss import masked_cross_entropy  # arrays only; imported on use
-
-    weights = None if class_weights is None else jnp.asarray(class_weights, jnp.float32)
-    return masked_cross_entropy(logits, labels, class_weights=weights)
+def check_num_samples(num_samples) -> int:
+    """Validate a user-supplied sample count (an int >= 1)."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be an integer >= 1; got {num_samples!r}")
+    return num_samples
 
 
 def raw_outputs(outputs: jax.Array) -> jax.Array:
@@ -126,52 +114,50 @@ def raw_outputs(outputs: jax.Array) -> jax.Array:
     return outputs
 
 
-def split_data_loss(value):
-    """A ``data_loss`` result as ``(loss [], aux {name: scalar})``: a scalar, a
-    ``(loss, aux)`` pair, or a dict holding ``"loss"`` (plus named parts)."""
-    if isinstance(value, dict):
-        if "loss" not in value:
-            raise ValueError(f"a data_loss returning a dict must hold 'loss'; got keys {sorted(value)}")
-        return value["loss"], {k: v for k, v in value.items() if k != "loss"}
-    if isinstance(value, tuple):
-        loss, aux = value
-        return loss, dict(aux)
-    return value, {}
+class SingleModelPosterior(abc.ABC):
+    """Abstract base of the families built from one model (not an ensemble).
 
-
-@dataclasses.dataclass(frozen=True)
-class SingleModelPosterior:
-    """Shared machinery of the families built from one model (not an ensemble).
+    Each family is a final frozen dataclass declaring these fields, in this order
+    (so that the constructors read alike), then its own:
 
     Attributes:
       model: a ``bal.models`` module (or any Linen module with the same call
-        contract: ``apply(variables, x, train=, sample=, return_embedding=)``).
+        contract: ``apply(variables, x, train=, sample=, return_embedding=)``,
+        reading the RNG streams ``"noise"`` and ``"dropout"``).
       num_classes: ``C``, the number of classes the model predicts.
+      default_num_samples: ``S`` when ``predict`` is called with ``num_samples=None``.
+      sample_map: how posterior samples are mapped: "auto", "vmap", "map" (``lax.map``)
+        or "unroll" (:func:`resolve_sample_map`).
+      sample_batch_size: with ``sample_map="map"``, samples computed together per step.
+      class_weights: optional per-class weights ``[C]`` of the label NLL (a tuple;
+        :func:`bal.posteriors.losses.data_nll`).
+      data_loss: the data term on float targets ``y [B, ...]``, ``data_loss(outputs, y)``
+        -> a scalar, ``(loss, aux)`` or a dict with ``"loss"``
+        (:func:`bal.posteriors.losses.split_data_loss`); ``None``: the label NLL. Pass a
+        module-level function: it is part of the posterior's hash (a jit static argument).
+      output_transform: one sample's prediction from the model outputs; ``None``:
+        ``log_softmax`` over the last axis. :func:`raw_outputs` keeps them as they are.
+
+    The concrete methods here are final; a family defines ``loss``,
+    ``num_samples_for`` and ``predict_with_embeddings`` (the abstract methods).
     """
 
+    # annotations only: each family declares the dataclass fields itself
     model: Any
     num_classes: int
-    #: ``S`` when ``predict`` is called with ``num_samples=None``.
-    default_num_samples: int = 20
-    #: how posterior samples are mapped: "auto", "vmap" or "map" (``lax.map``).
-    sample_map: str = "auto"
-    #: with ``sample_map="map"``: samples computed together per map step.
-    sample_batch_size: int | None = None
-    #: optional per-class loss weights ``[C]`` (a tuple; see :func:`data_nll`).
-    class_weights: tuple[float, ...] | None = None
-    #: the data term of the loss, ``data_loss(outputs, y)`` -> a scalar, ``(loss, aux)`` or a
-    #: dict with ``"loss"`` (:func:`split_data_loss`), on float targets ``y [B, ...]``;
-    #: ``None``: the label NLL :func:`data_nll` (classification, segmentation). Pass a
-    #: module-level function: it is part of the posterior's hash (a jit static argument).
-    data_loss: Callable | None = None
-    #: one sample's prediction from the model outputs; ``None``: ``log_softmax`` over the
-    #: last axis (log-probabilities). :func:`raw_outputs` keeps the outputs as they are.
-    output_transform: Callable | None = None
+    default_num_samples: int
+    sample_map: str
+    sample_batch_size: int | None
+    class_weights: tuple[float, ...] | None
+    data_loss: Callable | None
+    output_transform: Callable | None
 
-    #: the number of stacked members (``None`` for a single model).
-    num_members = None
+    #: one model: no stacked members.
+    num_members: ClassVar[None] = None
 
-    def __post_init__(self):
+    @final
+    def _check_fields(self) -> None:
+        """Validate the shared fields (and store ``class_weights`` as a tuple of floats)."""
         if not isinstance(self.num_classes, int) or self.num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2; got {self.num_classes!r}")
         check_num_samples(self.default_num_samples)
@@ -181,7 +167,7 @@ class SingleModelPosterior:
             if len(weights) != self.num_classes or min(weights) < 0 or not sum(weights) > 0:
                 raise ValueError(f"class_weights must be {self.num_classes} non-negative numbers (one per class, "
                                  f"not all zero); got {self.class_weights!r}")
-            object.__setattr__(self, "class_weights", weights)
+            object.__setattr__(self, "class_weights", weights)  # frozen: a hashable tuple
         if self.class_weights is not None and self.data_loss is not None:
             raise ValueError("class_weights weight the label NLL; with a data_loss put class weights "
                              "into that loss instead")
@@ -194,18 +180,12 @@ class SingleModelPosterior:
         """Whether ``y`` holds integer labels (the NLL loss) rather than targets of a ``data_loss``."""
         return self.data_loss is None
 
-    def data_term(self, outputs, y):
-        """The data term of the loss and its aux scalars: ``(loss [], aux)``.
+    @final
+    def data_term(self, outputs, y) -> tuple[jax.Array, dict]:
+        """The data term of the loss and its aux scalars, :func:`bal.posteriors.losses.data_term`."""
+        return losses.data_term(outputs, y, class_weights=self.class_weights, data_loss=self.data_loss)
 
-        The label NLL (:func:`data_nll`, aux ``{"nll"}``) or, with a ``data_loss``,
-        its value (aux ``{"data_loss", **its named parts}``).
-        """
-        if self.data_loss is None:
-            nll = data_nll(outputs, y, self.class_weights)
-            return nll, {"nll": nll}
-        value, aux = split_data_loss(self.data_loss(outputs, y))
-        return value, {"data_loss": value, **aux}
-
+    @final
     def transform_outputs(self, outputs):
         """One posterior sample's prediction from the model outputs (``log_softmax`` by default)."""
         if self.output_transform is None:
@@ -213,6 +193,7 @@ class SingleModelPosterior:
         return self.output_transform(outputs)
 
     # --- initialisation -----------------------------------------------------------------
+    @final
     def init(self, key: jax.Array, example_x: jax.Array) -> Variables:
         """Initialise the variables from ``key`` and an example batch ``[B, ...]``."""
         params_key, noise_key, dropout_key = jax.random.split(key, 3)
@@ -224,8 +205,10 @@ class SingleModelPosterior:
         return {k: v for k, v in variables.items() if k in ("params", "batch_stats")}
 
     # --- training -----------------------------------------------------------------------
+    @final
     def _train_forward(self, variables: Variables, x: jax.Array, key: jax.Array):
-        """One stochastic training pass: ``(logits [B, C], new batch_stats, kl [])``."""
+        """One stochastic training pass: ``(outputs [B, C], new batch_stats or None, kl [])``
+        (``kl`` is 0 for a model without Bayesian layers)."""
         mutable = ["kl"] + (["batch_stats"] if "batch_stats" in variables else [])
         logits, updates = self.model.apply(
             variables, x, train=True, rngs=model_rngs(key), mutable=mutable
@@ -233,27 +216,19 @@ class SingleModelPosterior:
         kl = bnn.collect_kl(updates.get("kl", {}))
         return logits, updates.get("batch_stats"), kl
 
-    def loss(self, variables, x, y, key, *, num_train: int, step=0):
-        """The training loss of one minibatch: mean cross-entropy (plus family terms).
+    @final
+    def _one_pass_loss(self, variables: Variables, x, y, key) -> tuple[jax.Array, LossAux]:
+        """The data term of one training pass: the whole loss of a maximum-likelihood family."""
+        outputs, stats, _ = self._train_forward(variables, x, key)
+        value, aux = self.data_term(outputs, y)
+        return value, (stats, aux)
 
-        Args:
-          variables: the model variables.
-          x: ``[B, ...]`` inputs; y: ``[B]`` integer labels, or ``[B, H, W]`` pixel
-            labels for dense models (255 = unlabeled pixel, see :func:`data_nll`),
-            or with a ``data_loss`` its float targets ``[B, ...]``.
-          key: PRNG key for this step's noise (dropout, weight noise).
-          num_train: size of the labeled set (scales KL terms).
-          step: optimisation step (for annealing schedules).
-
-        Returns:
-          ``(loss [], (new_model_state, aux))`` where ``new_model_state`` is the
-          updated ``batch_stats`` (or ``None``) and ``aux`` a dict of scalars.
-        """
-        logits, stats, _ = self._train_forward(variables, x, key)
-        loss, aux = self.data_term(logits, y)
-        return loss, (stats, aux)
+    @abc.abstractmethod
+    def loss(self, variables: Variables, x, y, key, *, num_train: int, step=0) -> tuple[jax.Array, LossAux]:
+        """See :meth:`bal.posteriors.protocol.Posterior.loss`."""
 
     # --- prediction ---------------------------------------------------------------------
+    @final
     def _one_sample(self, variables, x, key, sample: bool = True):
         """``(log_probs [N, C], embeddings [N, D])`` for one posterior sample (with an
         ``output_transform``: its value of the outputs instead of ``log_probs``)."""
@@ -262,12 +237,9 @@ class SingleModelPosterior:
         )
         return self.transform_outputs(logits), embedding
 
-    def num_samples_for(self, num_samples: int | None) -> int:
-        """The ``S`` that ``predict`` returns for a requested ``num_samples``."""
-        return self.default_num_samples if num_samples is None else check_num_samples(num_samples)
-
-    def predict_with_embeddings(self, variables, x, key, num_samples: int | None = None):
-        """Posterior samples ``(log_probs [S, N, C], embeddings [S, N, D])``.
+    @final
+    def _sampled_predictions(self, variables, x, key, num_samples: int | None):
+        """``S`` posterior samples ``(log_probs [S, N, C], embeddings [S, N, D])``.
 
         Sample ``s`` uses the key ``split(key, S)[s]`` for every item of ``x``, so
         calling this on chunks of a pool with the same ``key`` gives the same
@@ -280,13 +252,15 @@ class SingleModelPosterior:
             lambda k: self._one_sample(variables, x, k), keys, strategy, self.sample_batch_size
         )
 
+    @abc.abstractmethod
+    def num_samples_for(self, num_samples: int | None) -> int:
+        """See :meth:`bal.posteriors.protocol.Posterior.num_samples_for`."""
+
+    @abc.abstractmethod
+    def predict_with_embeddings(self, variables, x, key, num_samples: int | None = None):
+        """See :meth:`bal.posteriors.protocol.Posterior.predict_with_embeddings`."""
+
+    @final
     def predict(self, variables, x, key, num_samples: int | None = None) -> jax.Array:
         """Posterior-sample log-probabilities ``log p(y | x, θ_s)``: ``[S, N, C]``."""
         return self.predict_with_embeddings(variables, x, key, num_samples)[0]
-
-
-def check_num_samples(num_samples) -> int:
-    """Validate a user-supplied sample count (an int >= 1)."""
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples must be an integer >= 1; got {num_samples!r}")
-    return num_samples

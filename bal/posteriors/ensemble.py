@@ -11,7 +11,9 @@ AdamW) the ensemble trains bit-for-bit like ``M`` separate runs.
 
 A *regularized* ensemble adds ``regularization * Ω(params) / num_train`` where
 ``Ω`` is the DPE penalty (:mod:`bal.posteriors.regularized`), which couples the
-members so that they approximate a variational posterior.
+members so that they approximate a variational posterior. The two families are
+the final classes :class:`Ensemble` and :class:`RegularizedEnsemble`; what they
+share (stacking, member mapping, prediction) is :class:`StackedMembers`.
 
 Members may themselves be stochastic (MC dropout, variational): prediction then
 returns ``S = M * S_member`` samples, member-major.
@@ -19,47 +21,52 @@ returns ``S = M * S_member`` samples, member-major.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
+from typing import final
 
 import jax
-import jax.numpy as jnp
 
-from bal.posteriors.base import SingleModelPosterior, check_num_samples, map_over, resolve_sample_map
-from bal.posteriors.regularized import dpe_penalty
+from bal.posteriors import losses
+from bal.posteriors.base import check_num_samples, map_over, resolve_sample_map
+from bal.posteriors.protocol import LossAux, Posterior, Variables
+
+__all__ = ["Ensemble", "RegularizedEnsemble", "StackedMembers", "deep_ensemble", "regularized_ensemble"]
 
 
-@dataclasses.dataclass(frozen=True)
-class Ensemble:
-    """An ensemble of ``num_members`` copies of a single-model posterior.
+class StackedMembers(abc.ABC):
+    """Abstract base of the ensemble families: ``num_members`` copies of one member posterior.
+
+    Each family is a final frozen dataclass declaring these fields (then its own):
 
     Attributes:
-      member: the posterior of one member (usually :class:`Deterministic`).
+      member: the posterior of one member, any single-model :class:`Posterior`
+        (usually :class:`~bal.posteriors.Deterministic`).
       num_members: ``M``.
-      regularization: ``β`` of Deep Probabilistic Ensembles; 0 gives a plain
-        deep ensemble.
       member_map: how members are mapped in training and prediction: "auto",
         "vmap", "map" (``lax.map``) or "unroll"; "auto" uses vmap on
         accelerators; on the CPU, where a vmap over per-member convolution
         kernels becomes a slow grouped convolution, it unrolls the members in
         the train step and ``lax.map``s them in prediction (measured, see
         :func:`bal.posteriors.base.resolve_sample_map`).
+
+    The concrete methods here are final; a family defines ``loss``.
     """
 
-    member: SingleModelPosterior
-    num_members: int = 5
-    regularization: float = 0.0
-    member_map: str = "auto"
+    # annotations only: each family declares the dataclass fields itself
+    member: Posterior
+    num_members: int
+    member_map: str
 
-    def __post_init__(self):
-        if not isinstance(self.member, SingleModelPosterior):
+    @final
+    def _check_members(self) -> None:
+        if not isinstance(self.member, Posterior) or self.member.num_members is not None:
             raise ValueError(
                 f"member must be a single-model posterior (Deterministic, MCDropout, "
                 f"Variational); got {type(self.member).__name__}"
             )
         if not isinstance(self.num_members, int) or self.num_members < 1:
             raise ValueError(f"num_members must be an integer >= 1; got {self.num_members!r}")
-        if self.regularization < 0:
-            raise ValueError(f"regularization must be >= 0; got {self.regularization}")
         resolve_sample_map(self.member_map)
 
     @property
@@ -75,23 +82,27 @@ class Ensemble:
     def default_num_samples(self) -> int:
         return self.num_members * self.member.default_num_samples
 
+    @final
     def _strategy(self, training: bool = False) -> str:
         return resolve_sample_map(self.member_map, training=training, members=True)
 
+    @final
     def member_keys(self, key: jax.Array) -> jax.Array:
         """The ``[M]`` keys whose ``m``-th drives member ``m`` (init and training)."""
         return jax.random.split(key, self.num_members)
 
-    def init(self, key, example_x):
+    @final
+    def init(self, key: jax.Array, example_x: jax.Array) -> Variables:
         """Independent initialisations, stacked: every leaf gets a leading ``[M]`` axis."""
         return jax.vmap(lambda k: self.member.init(k, example_x))(self.member_keys(key))
 
-    def loss(self, variables, x, y, key, *, num_train, step=0):
-        """Sum of member losses (+ the DPE penalty).
+    @final
+    def _member_losses(self, variables: Variables, x, y, key, *, num_train, step) -> tuple[jax.Array, LossAux]:
+        """Every member's own loss on its own minibatch: ``(losses [M], (stats [M, ...], aux {name: [M]}))``.
 
         Args:
           variables: stacked variables, leaves ``[M, ...]``.
-          x: ``[M, B, ...]`` one minibatch per member; y: ``[M, B]``.
+          x: ``[M, B, ...]`` one minibatch per member; y: ``[M, B, ...]``.
           key: ``[M]`` keys, one per member.
         """
 
@@ -99,16 +110,16 @@ class Ensemble:
             v, xm, ym, km = args
             return self.member.loss(v, xm, ym, km, num_train=num_train, step=step)
 
-        losses, (stats, aux) = map_over(member_loss, (variables, x, y, key), self._strategy(True))
-        total = jnp.sum(losses)
-        aux = jax.tree.map(jnp.mean, aux)
-        if self.regularization > 0 and self.num_members > 1:  # Ω is undefined for one member
-            penalty = dpe_penalty(variables["params"])
-            total = total + self.regularization * penalty / num_train
-            aux = {**aux, "dpe_penalty": penalty}
-        return total, (stats, aux)
+        return map_over(member_loss, (variables, x, y, key), self._strategy(True))
 
+    @abc.abstractmethod
+    def loss(self, variables: Variables, x, y, key, *, num_train, step=0) -> tuple[jax.Array, LossAux]:
+        """See :meth:`bal.posteriors.protocol.Posterior.loss` (stacked: ``x [M, B, ...]``, ``[M]`` keys)."""
+
+    @final
     def num_samples_for(self, num_samples: int | None) -> int:
+        """``num_samples`` (a multiple of ``M`` the member can give per member), or
+        :attr:`default_num_samples` for ``None``."""
         if num_samples is None:
             return self.default_num_samples
         check_num_samples(num_samples)
@@ -120,8 +131,10 @@ class Ensemble:
         self.member.num_samples_for(num_samples // self.num_members)
         return num_samples
 
-    def predict_with_embeddings(self, variables, x, key, num_samples=None):
-        """``(log_probs [S, N, C], embeddings [S, N, D])`` with ``S = M * S_member``."""
+    @final
+    def predict_with_embeddings(self, variables: Variables, x, key, num_samples=None):
+        """``(log_probs [S, N, C], embeddings [S, N, D])`` with ``S = M * S_member``, member-major;
+        member ``m`` samples with ``member_keys(key)[m]``."""
         per_member = self.num_samples_for(num_samples) // self.num_members
         if num_samples is None:
             per_member = None
@@ -134,19 +147,72 @@ class Ensemble:
         merge = lambda a: a.reshape((-1,) + a.shape[2:])  # noqa: E731  [M, S_m, ...] -> [S, ...]
         return merge(log_probs), merge(emb)
 
-    def predict(self, variables, x, key, num_samples=None):
+    @final
+    def predict(self, variables: Variables, x, key, num_samples=None) -> jax.Array:
         """Posterior-sample log-probabilities ``[S, N, C]``, member-major."""
         return self.predict_with_embeddings(variables, x, key, num_samples)[0]
 
 
-def deep_ensemble(member: SingleModelPosterior, num_members: int = 5, **kw) -> Ensemble:
+@final
+@dataclasses.dataclass(frozen=True)
+class Ensemble(StackedMembers):
+    """A deep ensemble: ``num_members`` independently initialised copies of ``member``
+    (fields: see :class:`StackedMembers`)."""
+
+    member: Posterior
+    num_members: int = 5
+    member_map: str = "auto"
+
+    def __post_init__(self):
+        self._check_members()
+
+    def loss(self, variables: Variables, x, y, key, *, num_train, step=0) -> tuple[jax.Array, LossAux]:
+        """The sum of the member losses (:func:`bal.posteriors.losses.ensemble_loss`); the
+        members' aux scalars averaged. Stacked inputs: ``x [M, B, ...]``, ``y [M, B, ...]``,
+        ``[M]`` keys."""
+        member_losses, (stats, aux) = self._member_losses(variables, x, y, key, num_train=num_train, step=step)
+        total, aux = losses.ensemble_loss(member_losses, aux)
+        return total, (stats, aux)
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class RegularizedEnsemble(StackedMembers):
+    """A Deep Probabilistic Ensemble (fields: see :class:`StackedMembers`).
+
+    Attributes:
+      regularization: ``β``, the weight of the DPE penalty ``Ω``; 0 trains exactly
+        like :class:`Ensemble`.
+    """
+
+    member: Posterior
+    num_members: int = 8
+    regularization: float = 1e-3
+    member_map: str = "auto"
+
+    def __post_init__(self):
+        self._check_members()
+        if self.regularization < 0:
+            raise ValueError(f"regularization must be >= 0; got {self.regularization}")
+
+    def loss(self, variables: Variables, x, y, key, *, num_train, step=0) -> tuple[jax.Array, LossAux]:
+        """The sum of the member losses plus ``β Ω / num_train``
+        (:func:`bal.posteriors.losses.regularized_ensemble_loss`; aux adds ``"dpe_penalty"``
+        when ``β > 0`` and ``M > 1``). Stacked inputs as :meth:`Ensemble.loss`."""
+        member_losses, (stats, aux) = self._member_losses(variables, x, y, key, num_train=num_train, step=step)
+        total, aux = losses.regularized_ensemble_loss(member_losses, aux, variables["params"],
+                                                      regularization=self.regularization, num_train=num_train)
+        return total, (stats, aux)
+
+
+def deep_ensemble(member: Posterior, num_members: int = 5, **kw) -> Ensemble:
     """A deep ensemble (Lakshminarayanan et al. 2017) of ``num_members`` members."""
-    return Ensemble(member, num_members, regularization=0.0, **kw)
+    return Ensemble(member, num_members, **kw)
 
 
 def regularized_ensemble(
-    member: SingleModelPosterior, num_members: int = 8, regularization: float = 1e-3, **kw
-) -> Ensemble:
+    member: Posterior, num_members: int = 8, regularization: float = 1e-3, **kw
+) -> RegularizedEnsemble:
     """A Deep Probabilistic Ensemble (Chitta et al. 2018); the authors used 8 members.
 
     ``regularization`` is ``β``. The paper does not state its value. ``β = 1``
@@ -155,4 +221,4 @@ def regularized_ensemble(
     MNIST labels (Gal CNN, 4 members, 10 epochs) ``β = 1`` reached 85.8 % test
     accuracy and ``β = 1e-3`` 94.9 % (a plain ensemble: 95.3 %), hence the default.
     """
-    return Ensemble(member, num_members, regularization=regularization, **kw)
+    return RegularizedEnsemble(member, num_members, regularization=regularization, **kw)

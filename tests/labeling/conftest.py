@@ -12,7 +12,14 @@ from bal.labeling import state as lstate
 TINY = dict(dataset="digits", model="mlp", posterior="mc_dropout", num_samples=3, strategies=("bald",),
             include_random=False, seeds=(0,), cycles=2, epochs=2, initial_labels=20, acquisition_size=6,
             pool_subset=300, batch_size=8, quiet=True, oracle="human")
-TIMING = ("train_seconds", "acquisition_seconds")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "labelstudio: starts a local Label Studio server (its own virtual environment, "
+                                       "scripts/labelstudio-env); deselect with -m 'not labelstudio'")
+
+
+TIMING = ("train_seconds", "acquisition_seconds", "annotation_seconds")  # annotation: human runs only
 
 
 def strip(records):

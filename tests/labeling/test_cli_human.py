@@ -58,3 +58,48 @@ def test_status_of_a_paused_run(run_dir, capsys):
     assert "pending: 3 queries await labels" in text
     assert "bald seed 0: 1 cycles, 20 labels, accuracy 0.5000; paused before cycle 1" in text
     assert "stop paying for labels? no" in text and "too few cycles" in text
+
+
+def test_status_reports_the_annotation_time(run_dir, capsys):
+    lstate.LabelStore(run_dir).append({5: 3, 17: 1}, records=1, source="ls.json", fmt="label-studio",
+                                      seconds={5: 4.5, 17: 1.5})
+    lstate.LabelStore(run_dir).append({42: 2}, records=1, source="a.csv", fmt="csv")
+    assert main(["labels", "status", str(run_dir)]) == 0
+    assert "annotation time: 6.0 s for 2 labels (3.0 s per label)" in capsys.readouterr().out
+
+
+def _records(seconds_per_label):
+    """Two seeds x three cycles of a human run, 6 labels a cycle, ``annotation_seconds`` as a run records it."""
+    out = []
+    for seed in (0, 1):
+        for cycle in range(3):
+            r = {"task": "classification", "strategy": "bald", "seed": seed, "cycle": cycle,
+                 "num_labels": 20 + 6 * cycle, "accuracy": 0.5 + 0.1 * cycle + 0.01 * seed,
+                 "acquired": [] if cycle == 2 else [cycle], "final": cycle == 2}
+            if seconds_per_label is not None:
+                r["annotation_seconds"] = 6 * cycle * seconds_per_label
+            out.append(r)
+    return out
+
+
+@pytest.mark.parametrize("seconds_per_label,plotted", [(2.5, True), (0.0, False), (None, False)],
+                         ids=["timed", "imported-without-times", "dataset-oracle"])
+def test_summary_plots_accuracy_against_annotation_time(tmp_path, capsys, seconds_per_label, plotted):
+    import json
+
+    from bal.report import ANNOTATION_PLOT, annotation_timed, plot_annotation_curves
+
+    records = _records(seconds_per_label)
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert annotation_timed(records) is plotted
+    assert main(["summary", str(tmp_path), "--write", "--thresholds", "0.6"]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "learning_curves.png").exists() and (tmp_path / ANNOTATION_PLOT).exists() is plotted
+    assert (str(tmp_path / ANNOTATION_PLOT) in out) is plotted
+    summary = (tmp_path / "summary.md").read_text()
+    assert (f"]({ANNOTATION_PLOT})" in summary) is plotted
+    if plotted:
+        assert "annotation time of people's labels: 30.0 s per run (mean over 2 runs" in summary
+    else:
+        with pytest.raises(ValueError, match="results.jsonl: the records carry no annotation time"):
+            plot_annotation_curves(tmp_path / "results.jsonl")

@@ -155,11 +155,19 @@ def test_already_labeled_and_run_state_errors(run_dir, tmp_path, capsys):
     first = write(tmp_path / "a.csv", "index,label\n5,3\n")
     assert cli_import(run_dir, first, capsys)[0] == 0
     before = (run_dir / lstate.LABELS).read_bytes()
-    again = write(tmp_path / "b.csv", "index,label\n17,1\n5,3\n")
+    again = write(tmp_path / "b.csv", "index,label\n17,1\n5,4\n")
     code, _, err = cli_import(run_dir, again, capsys)
     assert code == 2 and "line 3 (pool_000005.png): pool item 5 is already labeled (import batch 1" in err
+    assert "label 3); this file says label 4" in err
     assert str(again) in err and len(err.strip().splitlines()) == 1
     assert (run_dir / lstate.LABELS).read_bytes() == before  # 17 was not added either: all or nothing
+    # the same label again (a tool's export of the whole project) is skipped, the new one added
+    code, out, err = cli_import(run_dir, write(tmp_path / "c.csv", "index,label,lead_time\n17,1,4.5\n5,3,\n"), capsys)
+    assert code == 0, err
+    assert "imported 1 labels" in out and "4.5 s of annotation time for 1 of them, 1 imported before skipped" in out
+    assert lstate.LabelStore(run_dir).answers(timed=True) == {5: (3, None, 1), 17: (1, 4.5, 2)}
+    code, _, err = cli_import(run_dir, tmp_path / "c.csv", capsys)
+    assert code == 2 and "holds no new labels (its 2 labels were imported before" in err
 
     code, _, err = cli_import(run_dir, tmp_path / "nope.json", capsys)
     assert code == 2 and "nope.json" in err and "does not exist" in err
@@ -202,3 +210,73 @@ def test_detection_boxes_from_label_studio_and_coco(tmp_path):
         read_labels(write(tmp_path / "ls.json", [{"data": {"image": "pool_000003.png"},
                                                   "annotations": [{"result": [rect]}]}]),
                     task="detection", classes=classes)
+
+
+def _rect(x=10, y=20, w=25, h=50, names=("bus",), width=200, height=100):
+    return {"type": "rectanglelabels", "from_name": "label", "to_name": "image", "original_width": width,
+            "original_height": height, "value": {"x": x, "y": y, "width": w, "height": h, "rotation": 0,
+                                                 "rectanglelabels": list(names)}}
+
+
+def _ls_boxes(*rects, lead_time=3.0):
+    return [{"id": 7, "data": {"image": "/data/local-files/?d=q/pool_000005.png", "pool_index": 5},
+             "annotations": [{"result": list(rects), "lead_time": lead_time}]}]
+
+
+def _coco_boxes(*bboxes):
+    return {"images": [{"id": 5, "file_name": "pool_000005.png", "width": 200, "height": 100}],
+            "annotations": [{"id": n, "image_id": 5, "category_id": 2, "bbox": b} for n, b in enumerate(bboxes, 1)],
+            "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "bus"}]}
+
+
+DETECTION_ERRORS = [
+    ("box outside the image", "e.json", _ls_boxes(_rect(x=90, w=20)),
+     "task 7 (pool_000005.png): box [180.0, 20.0, 220.0, 70.0] is empty or outside the 200x100 image"),
+    ("box on another image size", "e.json", _ls_boxes(_rect(width=400)),
+     "task 7 (pool_000005.png): a box drawn on a 400x100 image, but the pool images are 200x100"),
+    ("box with two labels", "e.json", _ls_boxes(_rect(names=("car", "bus"))), "a box needs exactly one label"),
+    ("box without coordinates", "e.json", _ls_boxes(_rect(x="left")), "a box needs numbers x, y, width, height"),
+    ("box of an unknown class", "e.json", _ls_boxes(_rect(names=("truck",))), "unknown class 'truck'"),
+    ("negative lead time", "e.json", _ls_boxes(_rect(), lead_time=-3), "invalid lead_time -3"),
+    ("lead time not a number", "e.json", _ls_boxes(_rect(), lead_time="fast"), "invalid lead_time 'fast'"),
+    ("coco bbox of 3 numbers", "c.json", _coco_boxes([1, 2, 3]), "'bbox' must be 4 numbers [x, y, width, height]"),
+    ("coco box outside the image", "c.json", _coco_boxes([150, 10, 60, 20]), "outside the 200x100 image"),
+    ("coco empty box", "c.json", _coco_boxes([15, 10, 0, 20]), "annotation 1 (pool_000005.png): invalid box"),
+    ("csv of classes", "l.csv", "index,label\n5,bus\n", "a CSV holds one class per item"),
+]
+
+
+@pytest.mark.parametrize("name,file,content,message", DETECTION_ERRORS, ids=[e[0] for e in DETECTION_ERRORS])
+def test_detection_and_lead_time_errors_are_one_line(tmp_path, capsys, name, file, content, message):
+    run = make_run_dir(tmp_path / "run", task="detection", classes=["car", "bus"])
+    pending = lstate.read_pending(run)
+    lstate.write_pending(run, {**pending, "image_size": [100, 200]})
+    path = write(tmp_path / file, content)
+    code, out, err = cli_import(run, path, capsys)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert str(path) in err and message in err, err
+    assert not (run / lstate.LABELS).exists()
+
+
+def test_detection_boxes_and_lead_times_are_stored_exactly(tmp_path, capsys):
+    run = make_run_dir(tmp_path / "run", task="detection", classes=["car", "bus"])
+    lstate.write_pending(run, {**lstate.read_pending(run), "image_size": [96, 128]})
+    # percent of a 128 x 96 image, as Label Studio stores it, back to the integer pixels
+    rect = _rect(x=100 * 37 / 128, y=100 * 13 / 96, w=100 * 41 / 128, h=100 * 83 / 96, width=128, height=96)
+    tasks = _ls_boxes(rect, lead_time=12.25)
+    tasks[0]["annotations"].append({"result": [], "was_cancelled": True, "lead_time": 2.0})  # skipped: time spent
+    code, out, err = cli_import(run, write(tmp_path / "e.json", tasks), capsys)
+    assert code == 0 and "14.25 s of annotation time for 1 of them" in out, err
+    (entry,) = lstate.LabelStore(run).entries()
+    assert entry["label"] == [{"bbox": [37.0, 13.0, 78.0, 96.0], "class": 1}] and entry["seconds"] == 14.25
+
+
+def test_a_corrupt_annotation_time_in_the_store_is_one_line(run_dir, tmp_path, capsys):
+    (run_dir / lstate.LABELS).write_text(json.dumps({"index": 5, "label": 3, "batch": 1, "records": 1,
+                                                     "seconds": "slow"}) + "\n")
+    code, _, err = cli_import(run_dir, write(tmp_path / "a.csv", "index,label,lead_time\n17,3,2\n"), capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{run_dir / lstate.LABELS}:1: corrupt label line (seconds must be a number >= 0)" in err
+    (run_dir / lstate.LABELS).unlink()
+    code, _, err = cli_import(run_dir, write(tmp_path / "b.csv", "index,label,lead_time\n17,3,-2\n"), capsys)
+    assert code == 2 and "b.csv: line 2 (pool_000017.png): invalid lead_time '-2'" in err

@@ -10,7 +10,7 @@ import pytest
 from bal.labeling import state as lstate
 from bal.labeling.export import export_queries, label_config
 from bal.labeling.imports import read_labels
-from bal.labeling.stopping import gain_per_label, should_stop, stabilized_scores
+from bal.active.stopping import gain_per_label, should_stop, stabilized_scores
 
 from .conftest import TINY, fake_images, make_run_dir
 
@@ -77,15 +77,16 @@ def test_human_task_queues_receives_and_counts_queued_against_the_budget(tmp_pat
     state = kernel.init(task, 0)
     start = state.labels.labels.pool
     state = kernel.replay(task, "bald", state, [7, 8, 9])  # acquired: queued, not labeled
-    assert task.counts(state.labels) == {"num_labels": 20} and state.labels.queued.tolist() == [7, 8, 9]
+    assert task.counts(state.labels) == {"num_labels": 20, "annotation_seconds": 0.0}
+    assert state.labels.queued.tolist() == [7, 8, 9]
     assert 8 in state.labels.labels.pool.unlabeled  # training and validation never see it as held out
     view = task._taken(state.labels)
     assert 8 not in view.pool.unlabeled and view.pool.num_labeled == 23  # acquisition never picks it again
     with pytest.raises(ValueError, match="not in the unlabeled pool"):
         task.apply(state.labels, [8], "bald")
-    state, n = kernel.receive(task, state, {8: 4, 500: 1})  # 500 was not queued: ignored
+    state, n = kernel.receive(task, state, {8: lstate.Answer(4, 7.5), 500: 1})  # 500 was not queued: ignored
     assert n == 1 and state.labels.queued.tolist() == [7, 9]
-    assert task.counts(state.labels) == {"num_labels": 21} and state.labels.labels.y[8] == 4
+    assert task.counts(state.labels) == {"num_labels": 21, "annotation_seconds": 7.5} and state.labels.labels.y[8] == 4
     assert np.array_equal(state.labels.labels.pool.labeled, np.union1d(start.labeled, [8]))
     assert kernel.receive(task, state, {})[1] == 0
     with pytest.raises(ValueError, match="has label 11, not a class index"):

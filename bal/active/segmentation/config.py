@@ -30,36 +30,13 @@ import math
 import typing
 from typing import NamedTuple
 
-from bal.active.config import Config
+from bal.config import MAX_SEED, Config, help_of, setting
 
+from bal.acquisition import grammar
 from bal.acquisition.dense import REDUCTIONS
-from bal.acquisition.scores import SCORES
 
-__all__ = ["SegmentationConfig", "Strategy", "parse_strategy", "DATASETS"]
+__all__ = ["SegmentationConfig", "Strategy", "parse_strategy", "DATASETS", "HELP"]
 
-
-#: one line per segmentation-only setting, for ``bal run --help`` (shared names use
-#: the classification help)
-HELP = {
-    "num_train": "pool images generated",
-    "num_test": "test images generated",
-    "image_size": "image height and width, e.g. 48 64",
-    "data_seed": "seed of the generated images (the same for every run)",
-    "class_weights": "per-class loss weights [C], e.g. to up-weight rare classes",
-    "reduction": "pixel scores to a unit score: mean, sum, max, quantile, top_mean",
-    "q": "level of the quantile / top_mean reductions, in [0, 1]",
-    "grid_rows": "crops per image column (the _crops unit grid)",
-    "grid_cols": "crops per image row (the _crops unit grid)",
-    "target_classes": "class ids the _targeted strategies weight pixels by",
-    "target_strength": "how strongly _targeted strategies weight, in [0, 1]",
-    "initial_images": "fully labeled images at the start (random per seed)",
-    "acquisition_pixels": "pixels labeled per cycle (or acquisition_images)",
-    "acquisition_images": "whole images' worth of pixels labeled per cycle",
-    "steps": "Adam steps per cycle, plus steps_per_image per labeled image's worth",
-    "steps_per_image": "extra steps per labeled image's worth of pixels",
-    "scale_steps_by_sparsity": "scale steps so scattered crops see as many labeled pixels as whole images",
-    "pretrained": "orbax checkpoint of the variables every cycle starts from",
-}
 
 #: built-in segmentation sets (procedural, offline)
 DATASETS = ("road_markings",)
@@ -75,22 +52,11 @@ class Strategy(NamedTuple):
 
 
 def parse_strategy(name: str) -> Strategy:
-    """Parse ``<score>[_crops][_targeted]`` (module docstring); a clear ``ValueError`` otherwise."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"a strategy must be a non-empty name; got {name!r}")
-    rest, targeted, unit = name, False, "image"
-    if rest.endswith("_targeted"):
-        rest, targeted = rest[: -len("_targeted")], True
-    if rest.endswith("_crops"):
-        rest, unit = rest[: -len("_crops")], "crop"
-    valid = ["random", *sorted(SCORES)]
-    if rest not in valid:
-        raise ValueError(f"unknown segmentation strategy {name!r}; use <score>[_crops][_targeted] with <score> "
-                         f"one of {valid} (e.g. 'bald', 'entropy_crops', 'bald_crops_targeted')")
-    if rest == "random" and targeted:
-        raise ValueError(f"strategy {name!r}: random acquisition cannot be class-targeted (it uses no "
-                         "predictions); use e.g. 'bald_crops_targeted'")
-    return Strategy(name, None if rest == "random" else rest, unit, targeted)
+    """Parse ``<score>[_crops][_targeted]`` or ``random`` (:mod:`bal.acquisition.grammar`); a
+    one-line ``ValueError`` otherwise."""
+    parsed = grammar.parse(name, task="segmentation", units=("crops",), targeting=True)
+    return Strategy(name, parsed.base if parsed.score else None, "crop" if parsed.unit else "image",
+                    parsed.targeted)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,76 +89,59 @@ class SegmentationConfig(Config):
 
     TASK: typing.ClassVar[str] = "segmentation"
 
-    task: str = "segmentation"
-    dataset: str = "road_markings"
-    num_train: int = 400
-    num_test: int = 200
-    image_size: tuple[int, int] = (48, 64)
-    data_seed: int = 0
-    model: str = "unet"
-    model_kwargs: dict = dataclasses.field(default_factory=lambda: {"width": 8})
-    posterior: str = "mc_dropout"
-    num_samples: int = 8
-    num_members: int | None = None
-    class_weights: tuple[float, ...] | None = None
-    strategies: tuple[str, ...] = ("random", "entropy", "bald", "entropy_crops", "bald_crops")
-    reduction: str = "mean"
-    q: float = 0.9
-    grid_rows: int = 3
-    grid_cols: int = 4
-    target_classes: tuple[int, ...] = ()
-    target_strength: float = 1.0
-    initial_images: int = 10
-    acquisition_pixels: int | None = None
-    acquisition_images: float | None = 10.0
-    cycles: int = 4
-    steps: int = 150
-    steps_per_image: float = 0.0
-    scale_steps_by_sparsity: bool = False
-    batch_size: int = 16
-    learning_rate: float = 3e-3
-    weight_decay: float = 0.0
-    pretrained: str | None = None
-    seeds: tuple[int, ...] = (0, 1, 2)
-    chunk_size: int = 16
-    quiet: bool = False
+    task: str = setting("segmentation", help="segmentation: pixel labels, image- or crop-level acquisition")
+    dataset: str = setting("road_markings", help="built-in procedural set: road_markings")
+    num_train: int = setting(400, minimum=1, help="pool images generated")
+    num_test: int = setting(200, minimum=1, help="test images generated")
+    image_size: tuple[int, int] = setting((48, 64), minimum=1, help="image height and width, e.g. 48 64")
+    data_seed: int = setting(0, minimum=0, maximum=MAX_SEED, help="seed of the generated images (the same for "
+                             "every run)")
+    model: str = setting("unet", help="bal.models name of a dense model: unet")
+    model_kwargs: dict = setting(default_factory=lambda: {"width": 8}, help="extra model constructor arguments")
+    posterior: str = setting("mc_dropout", help="a bal.posteriors family")
+    num_samples: int = setting(8, minimum=1, help="posterior samples S used to score the pool and evaluate")
+    num_members: int | None = setting(None, minimum=1, help="ensemble size")
+    class_weights: tuple[float, ...] | None = setting(None, minimum=0, help="per-class loss weights [C], e.g. to "
+                                                      "up-weight rare classes")
+    strategies: tuple[str, ...] = setting(("random", "entropy", "bald", "entropy_crops", "bald_crops"),
+                                          nonempty=True, unique=True, help="<score>[_crops][_targeted] or random")
+    reduction: str = setting("mean", help="pixel scores to a unit score: mean, sum, max, quantile, top_mean")
+    q: float = setting(0.9, minimum=0, maximum=1, help="level of the quantile / top_mean reductions, in [0, 1]")
+    grid_rows: int = setting(3, minimum=1, help="crops per image column (the _crops unit grid)")
+    grid_cols: int = setting(4, minimum=1, help="crops per image row (the _crops unit grid)")
+    target_classes: tuple[int, ...] = setting((), minimum=0, help="class ids the _targeted strategies weight "
+                                              "pixels by")
+    target_strength: float = setting(1.0, minimum=0, maximum=1, help="how strongly _targeted strategies weight, "
+                                     "in [0, 1]")
+    initial_images: int = setting(10, minimum=1, help="fully labeled images at the start (random per seed)")
+    acquisition_pixels: int | None = setting(None, minimum=1, help="pixels labeled per cycle (or "
+                                             "acquisition_images)")
+    acquisition_images: float | None = setting(10.0, above=0, help="whole images' worth of pixels labeled per "
+                                               "cycle")
+    cycles: int = setting(4, minimum=0, help="number of acquisition cycles")
+    steps: int = setting(150, minimum=1, help="Adam steps per cycle, plus steps_per_image per labeled image's "
+                         "worth")
+    steps_per_image: float = setting(0.0, minimum=0, help="extra steps per labeled image's worth of pixels")
+    scale_steps_by_sparsity: bool = setting(False, help="scale steps so scattered crops see as many labeled "
+                                            "pixels as whole images")
+    batch_size: int = setting(16, minimum=1, help="training minibatch size (images)")
+    learning_rate: float = setting(3e-3, above=0, help="Adam(W) learning rate")
+    weight_decay: float = setting(0.0, minimum=0, help="AdamW weight decay")
+    pretrained: str | None = setting(None, help="orbax checkpoint of the variables every cycle starts from")
+    seeds: tuple[int, ...] = setting((0, 1, 2), minimum=0, maximum=MAX_SEED, nonempty=True, unique=True,
+                                     help="one run per seed and strategy")
+    chunk_size: int = setting(16, minimum=1, help="images per prediction chunk")
+    quiet: bool = setting(False, help="no progress display")
 
-    def __post_init__(self):
-        self.check_types()
-        if self.task != self.TASK:
-            raise ValueError(f"task must be {self.TASK!r} for these settings; got {self.task!r}")
-        self.check_seeds()
-        for name in ("learning_rate",):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0; got {getattr(self, name)}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay}")
-        if self.num_members is not None and self.num_members < 1:
-            raise ValueError(f"num_members must be >= 1; got {self.num_members}")
-        if self.class_weights is not None and any(w < 0 for w in self.class_weights):
-            raise ValueError(f"class_weights must be >= 0; got {list(self.class_weights)}")
-        if self.acquisition_images is not None and not self.acquisition_images > 0:
-            raise ValueError(f"acquisition_images must be > 0; got {self.acquisition_images}")
+    def validate(self):
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown segmentation dataset {self.dataset!r}; built in: {list(DATASETS)}")
-        if not self.strategies:
-            raise ValueError("strategies is empty: name at least one strategy (e.g. 'random', 'bald_crops')")
-        if len(set(self.strategies)) != len(self.strategies):
-            raise ValueError(f"strategies lists a name twice: {list(self.strategies)}")
         parsed = [parse_strategy(s) for s in self.strategies]
         if any(p.targeted for p in parsed) and not self.target_classes:
             raise ValueError("a '_targeted' strategy needs target_classes (e.g. [5] for crosswalk)")
         if self.reduction not in REDUCTIONS:
             raise ValueError(f"unknown pixel reduction {self.reduction!r}; valid reductions: {list(REDUCTIONS)}")
-        if not 0.0 <= self.q <= 1.0:
-            raise ValueError(f"q must lie in [0, 1]; got {self.q}")
-        if not 0.0 <= self.target_strength <= 1.0:
-            raise ValueError(f"target_strength must lie in [0, 1]; got {self.target_strength}")
-        if len(self.image_size) != 2:
-            raise ValueError(f"image_size must be (H, W); got {self.image_size}")
         height, width = self.image_size
-        if self.grid_rows < 1 or self.grid_cols < 1:
-            raise ValueError(f"the grid needs rows, cols >= 1; got {self.grid_rows} x {self.grid_cols}")
         if self.grid_rows > height or self.grid_cols > width:
             raise ValueError(f"a grid of {self.grid_rows} x {self.grid_cols} crops does not fit {height}x{width} "
                              f"images (a crop needs at least one pixel); use grid_rows <= {height} and "
@@ -201,12 +150,6 @@ class SegmentationConfig(Config):
             raise ValueError("give exactly one of acquisition_pixels and acquisition_images (the per-cycle budget)")
         if self.budget_pixels < 1:
             raise ValueError(f"the per-cycle budget must be at least one pixel; got {self.budget_pixels}")
-        for name in ("num_train", "num_test", "num_samples", "batch_size", "chunk_size", "initial_images",
-                     "steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
-        if self.cycles < 0 or self.steps_per_image < 0:
-            raise ValueError(f"cycles and steps_per_image must be >= 0; got {self.cycles}, {self.steps_per_image}")
         if self.initial_images > self.num_train:
             raise ValueError(f"initial_images={self.initial_images} is larger than the pool ({self.num_train} images)")
         needed = self.cycles * self.budget_pixels
@@ -234,3 +177,7 @@ class SegmentationConfig(Config):
         if self.scale_steps_by_sparsity and labeled_images and image_units > 0:
             steps *= max(1.0, labeled_images / image_units)
         return int(round(steps))
+
+
+#: one line per setting, for ``bal run --help``
+HELP = help_of(SegmentationConfig)

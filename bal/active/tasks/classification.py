@@ -26,6 +26,7 @@ import optax
 from bal import data as bdata
 from bal import metrics as bmetrics
 from bal import posteriors as bposteriors
+from bal.active import stopping
 from bal.active import strategy as bstrategy
 from bal.active.config import ExperimentConfig
 from bal.predict import predict, predictive
@@ -34,6 +35,16 @@ from bal.train import fit
 __all__ = ["Problem", "load_problem", "build_posterior", "ClassificationTask", "Labels", "Oracle"]
 
 Oracle = Callable[[np.ndarray], np.ndarray]
+
+
+def stack(trees):
+    """Pytrees of equal structure stacked on a new leading run axis."""
+    return jax.tree.map(lambda *leaves: jax.numpy.stack(leaves), *trees)
+
+
+def unstack(tree, count: int) -> list:
+    """The ``count`` pytrees of a tree stacked by :func:`stack`."""
+    return [jax.tree.map(lambda leaf: leaf[r], tree) for r in range(count)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +124,7 @@ class ClassificationTask:
         self.problem = load_problem(config) if problem is None else problem
         self.posterior = build_posterior(config, self.problem.num_classes)
         self.oracle = self.problem.oracle if oracle is None else oracle
+        self._stop_sets: dict[int, np.ndarray] = {}
         self._check_sizes()
 
     # -- the labeled state -------------------------------------------------
@@ -172,23 +184,69 @@ class ClassificationTask:
         held_out = np.setdiff1d(np.arange(pool.num_examples), np.union1d(pool.labeled, pool.unlabeled))
         return self.problem.train_x[held_out], self.oracle(held_out)
 
-    def train_and_evaluate(self, keys, labels: Labels, variables, *, seed: int, cycle: int):
+    def _fit(self, init_key, fit_key, labels: Labels, variables, *, runs: bool = False, validation=None):
+        """Train on the labeled set (``runs``: keys, labels and variables are lists over runs)."""
         config, problem, posterior = self.config, self.problem, self.posterior
-        init_key, fit_key, eval_key = keys
-        idx = labels.pool.labeled
-        x_lab, y_lab = problem.train_x[idx], labels.y[idx]
-        if variables is None or not config.warm_start:
+        idx = [l.pool.labeled for l in labels] if runs else labels.pool.labeled
+        x_lab = np.stack([problem.train_x[i] for i in idx]) if runs else problem.train_x[idx]
+        y_lab = np.stack([l.y[i] for l, i in zip(labels, idx)]) if runs else labels.y[idx]
+        if runs:
+            fresh = [posterior.init(k, x[:1]) if v is None or not config.warm_start else v
+                     for k, x, v in zip(init_key, x_lab, variables)]
+            variables, fit_key = stack(fresh), jax.numpy.stack(fit_key)
+        elif variables is None or not config.warm_start:
             variables = posterior.init(init_key, x_lab[:1])
-        l2 = 0.0 if config.weight_decay_per_example is None else config.weight_decay_per_example / len(y_lab)
+        n = y_lab.shape[-1]
+        l2 = 0.0 if config.weight_decay_per_example is None else config.weight_decay_per_example / n
         result = fit(posterior, variables, x_lab, y_lab, fit_key, num_epochs=config.epochs,
                      min_steps=config.min_steps, batch_size=config.batch_size,
                      learning_rate=config.learning_rate, weight_decay=config.weight_decay, l2=l2,
-                     validation=self._validation(labels), patience=config.patience, monitor="accuracy")
-        variables = jax.block_until_ready(result.variables)
-        log_probs = predict(posterior, variables, problem.test_x, eval_key, chunk_size=config.chunk_size,
-                            reduce=predictive)
-        metrics = {m: float(v) for m, v in bmetrics.evaluate(log_probs, problem.test_y).items()}
-        return variables, metrics
+                     validation=validation, patience=config.patience, monitor="accuracy", runs=runs)
+        return jax.block_until_ready(result.variables)
+
+    def stop_set(self, seed: int) -> np.ndarray:
+        """The ``stop_set_size`` pool items whose predictions the stopping criteria watch (fixed per
+        seed, drawn from the initial unlabeled pool; they may be acquired later)."""
+        if seed not in self._stop_sets:
+            unlabeled = self._initial_pool(seed).unlabeled
+            size = min(self.config.stop_set_size, unlabeled.size)
+            self._stop_sets[seed] = np.sort(np.random.default_rng([seed, 0x5709]).choice(unlabeled, size,
+                                                                                          replace=False))
+        return self._stop_sets[seed]
+
+    def _evaluate(self, variables, eval_key, seeds, *, runs: bool = False) -> list[dict]:
+        """Test metrics (and the stop set's statistics) of one run, or of ``runs`` side by side."""
+        problem, chunk = self.problem, self.config.chunk_size
+        log_probs = predict(self.posterior, variables, problem.test_x, eval_key, chunk_size=chunk,
+                            reduce=predictive, runs=runs)
+        log_probs = log_probs if runs else log_probs[None]
+        out = [{m: float(v) for m, v in bmetrics.evaluate(lp, problem.test_y).items()} for lp in log_probs]
+        if self.config.stop_set_size:
+            stop_x = np.stack([problem.train_x[self.stop_set(s)] for s in seeds]) if runs else \
+                problem.train_x[self.stop_set(seeds[0])]
+            stop_key = jax.vmap(jax.random.fold_in, in_axes=(0, None))(eval_key, 1) if runs else \
+                jax.random.fold_in(eval_key, 1)
+            stop = predict(self.posterior, variables, stop_x, stop_key, chunk_size=chunk, reduce=predictive,
+                           runs=runs, per_run_x=runs)
+            for metrics, lp in zip(out, stop if runs else stop[None]):
+                metrics.update(stopping.stop_set_statistics(lp))
+        return out
+
+    def train_and_evaluate(self, keys, labels: Labels, variables, *, seed: int, cycle: int):
+        init_key, fit_key, eval_key = keys
+        variables = self._fit(init_key, fit_key, labels, variables, validation=self._validation(labels))
+        return variables, self._evaluate(variables, eval_key, [seed])[0]
+
+    def train_and_evaluate_runs(self, keys, labels, variables, *, seeds, cycle: int):
+        """:meth:`train_and_evaluate` of several seeds side by side (one vmapped program;
+        :func:`bal.active.kernel.step_runs`)."""
+        if self.config.patience is not None:  # early stopping ends runs at different epochs
+            return [self.train_and_evaluate(k, l, v, seed=s, cycle=cycle)
+                    for k, l, v, s in zip(keys, labels, variables, seeds)]
+        init_keys, fit_keys, eval_keys = zip(*keys)
+        stacked = self._fit(init_keys, fit_keys, labels, variables, runs=True)
+        metrics = self._evaluate(stacked, jax.numpy.stack(eval_keys), seeds, runs=True)
+        return list(zip(unstack(stacked, len(labels)), metrics))
 
     def _num_cycles(self) -> int:
         """An upper bound on acquisition cycles (the budget may stop earlier)."""
@@ -200,21 +258,37 @@ class ClassificationTask:
                 or labels.pool.num_unlabeled == 0
                 or (config.target_accuracy is not None and metrics["accuracy"] >= config.target_accuracy))
 
-    def acquire(self, key, strategy: str, labels: Labels, variables, *, seed: int, cycle: int):
-        config, pool = self.config, labels.pool
-        candidates = pool.unlabeled
-        if config.pool_subset is not None and config.pool_subset < candidates.size:
+    def _candidates(self, labels: Labels, seed: int, cycle: int) -> np.ndarray:
+        """The pool items scored this cycle: the unlabeled ones, or a random ``pool_subset``."""
+        candidates, subset = labels.pool.unlabeled, self.config.pool_subset
+        if subset is not None and subset < candidates.size:
             rng = np.random.default_rng([seed, cycle])
-            candidates = np.sort(rng.choice(candidates, config.pool_subset, replace=False))
-        k = min(config.acquisition_count(pool.num_labeled), candidates.size)
+            candidates = np.sort(rng.choice(candidates, subset, replace=False))
+        return candidates
+
+    def acquire(self, key, strategy: str, labels: Labels, variables, *, seed: int, cycle: int):
+        return self.acquire_runs([key], strategy, [labels], [variables], seeds=[seed], cycle=cycle)[0]
+
+    def acquire_runs(self, keys, strategy: str, labels, variables, *, seeds, cycle: int):
+        """:meth:`acquire` of several seeds (side by side for pointwise strategies)."""
+        config = self.config
+        candidates = [self._candidates(l, s, cycle) for l, s in zip(labels, seeds)]
+        k = min(config.acquisition_count(labels[0].pool.num_labeled), candidates[0].size)
         select = bstrategy.resolve(strategy, config.acquisition_params)
-        chosen, scores = select.select(self.posterior, variables, self.problem.train_x, candidates, pool.labeled,
-                                       k, key, chunk_size=config.chunk_size,
-                                       most_informative=config.most_informative)
-        extra = {}
-        if scores is not None:  # pointwise strategies: the priority of each acquired item (labeling tools)
-            extra["scores"] = [round(float(v), 6) for v in scores]
-        return candidates[np.asarray(chosen)], extra
+        common = dict(chunk_size=config.chunk_size, most_informative=config.most_informative)
+        if len(labels) > 1 and select.side_by_side:
+            picks = select.select_runs(self.posterior, stack(variables), self.problem.train_x, candidates,
+                                       [l.pool.labeled for l in labels], k, keys, **common)
+        else:
+            picks = [select.select(self.posterior, v, self.problem.train_x, c, l.pool.labeled, k, key, **common)
+                     for key, l, v, c in zip(keys, labels, variables, candidates)]
+        out = []
+        for c, (chosen, scores) in zip(candidates, picks):
+            extra = {}
+            if scores is not None:  # pointwise strategies: the priority of each acquired item (labeling tools)
+                extra["scores"] = [round(float(v), 6) for v in scores]
+            out.append((c[np.asarray(chosen)], extra))
+        return out
 
     def expected_cycles(self) -> int:
         """Cycles a run will take (for progress / ETA), simulating the acquisition sizes."""

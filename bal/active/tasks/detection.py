@@ -17,7 +17,15 @@ posterior-mean heatmap, scores the unlabeled images with the strategy
     {"task": "detection", "strategy": "box_bald", "seed": 0, "cycle": 2,
      "num_labeled_images": 300, "num_labeled_boxes": 912,
      "map": 0.41, "ap50": 0.72, "ap75": 0.42, "per_class_ap": [...], "ap_car": 0.55, ...,
-     "train_steps": 600, "train_epochs": 32.0, "train_loss": 1.3, "acquired": [...]}
+     "train_steps": 600, "train_epochs": 32.0, "train_loss": 1.3, "acquired": [...],
+     "curve": [{"epoch": 5.0, "step": 95, "map": 0.12, "ap50": 0.31, ..., "ap_pedestrian": 0.05}, ...]}
+
+``curve`` (only in the cycles ``curve_every`` / ``curve_cycles`` select) is the
+cycle's training curve, the talk's "mAP as a function of epochs": the test
+metrics every ``curve_every`` epochs, the last point the cycle's own
+evaluation. Every cycle trains from scratch, so cycle 0's curve is the base
+model's (initial images only) and the last cycle's the curve of the data set a
+strategy grew (:func:`bal.report.plot_detection` draws them).
 
 Every random choice is a function of (seed, cycle): the initial images of
 ``default_rng([seed, 9])``, the keys of :func:`bal.active.kernel.cycle_key`
@@ -53,7 +61,8 @@ from bal.predict import Chunk, predict
 from bal.train import fit, steps_per_epoch
 
 __all__ = ["DetectionProblem", "load_detection_problem", "mirror", "encode", "build_posterior", "evaluate_detection",
-           "mean_detections", "heatmap_scores", "box_scores", "DetectionTask", "EVAL_DETECTIONS"]
+           "mean_detections", "heatmap_scores", "box_scores", "disagreement_detections", "training_segments",
+           "curve_point", "DetectionTask", "EVAL_DETECTIONS"]
 
 #: detections per test image for AP (COCO's 100)
 EVAL_DETECTIONS = 100
@@ -173,6 +182,39 @@ def evaluate_detection(posterior, variables, dataset, key, *, chunk_size: int = 
     return out
 
 
+def disagreement_detections(posterior, variables_a, variables_b, images, key, *, k: int, score_threshold: float,
+                            iou_threshold: float, chunk_size: int = 32):
+    """The two-model disagreement of ``images`` ``[N, H, W, 3]``: ``(scores float32 [N], dets_a, dets_b)``.
+
+    Each model's posterior-mean detections (top ``k`` peaks, :func:`mean_detections` with the same
+    ``key``, numpy ``[N, k, ...]``); ``scores`` is :func:`bal.acquisition.boxes.disagreement` of the
+    detections scoring ``>= score_threshold`` (1 − matched / union at ``iou_threshold``, same class).
+    """
+    a = mean_detections(posterior, variables_a, images, key, k=k, chunk_size=chunk_size)
+    b = mean_detections(posterior, variables_b, images, key, k=k, chunk_size=chunk_size)
+    s = box_acq.disagreement(a.boxes, a.classes, a.scores >= score_threshold, b.boxes, b.classes,
+                             b.scores >= score_threshold, iou_threshold)
+    return np.asarray(s, np.float32), a, b
+
+
+def training_segments(steps: int, every: int) -> list[int]:
+    """``steps`` split into segments of ``every`` steps (the last one shorter when it does not
+    divide): ``training_segments(70, 30) == [30, 30, 10]``; ``every <= 0`` or ``>= steps``: ``[steps]``."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1; got {steps}")
+    if every <= 0 or every >= steps:
+        return [steps]
+    return [every] * (steps // every) + ([steps % every] if steps % every else [])
+
+
+def curve_point(metrics: dict, step: int, steps_per_epoch: int) -> dict:
+    """One point of a cycle's training curve: ``epoch`` (``step / steps_per_epoch``: an epoch is
+    ``ceil(labeled / batch_size)`` steps), ``step``, and the :func:`evaluate_detection` metrics
+    ``map``, ``ap50``, ``ap75``, ``per_class_ap``, ``ap_<class>``."""
+    keep = {k: v for k, v in metrics.items() if k in ("map", "ap50", "ap75", "per_class_ap") or k.startswith("ap_")}
+    return {"epoch": round(step / steps_per_epoch, 4), "step": int(step), **keep}
+
+
 # ----------------------------------------------------------------------------- image scores
 def heatmap_scores(outputs, score: str, how: str, q: float = 0.9, classes: tuple = (), strength: float = 1.0):
     """Location uncertainty of raw outputs ``[S, n, H', W', C + 4]``: image scores ``[n]``.
@@ -273,44 +315,82 @@ class DetectionTask:
                 "num_labeled_boxes": int(self.problem.train.valid[pool.labeled].sum())}
 
     # -- one cycle -----------------------------------------------------------
-    def train(self, init_key, fit_key, labeled: np.ndarray):
-        """A posterior trained on the ``labeled`` images: ``(variables, fields)``."""
+    def train(self, init_key, fit_key, labeled: np.ndarray, targets=None, *, curve_key=None):
+        """A posterior trained on the ``labeled`` images: ``(variables, fields)``.
+
+        ``targets``: ``(targets, flipped)`` of the ``labeled`` images, ``float32 [n, H', W', C + 5]``
+        each (``flipped`` None without ``hflip``), when the labels are not the dataset's (a human
+        oracle, :class:`bal.labeling.oracle.HumanTask`); default the dataset's encoded boxes.
+
+        ``curve_key`` (with ``curve_every > 0``): train in segments of ``curve_every`` epochs
+        (segment ``j`` from ``fold_in(fit_key, j)``, the Adam state carried over) and evaluate the
+        test split after every segment but the last (:func:`evaluate_detection` with
+        ``curve_key``); ``fields["curve"]`` lists those points (:func:`curve_point`). Without it,
+        one ``fit`` from ``fit_key``."""
         config, posterior, problem = self.config, self.posterior, self.problem
         n = len(labeled)
-        x, y = problem.train.images[labeled], problem.train_targets[labeled]
+        x = problem.train.images[labeled]
+        y, flipped = ((problem.train_targets[labeled], problem.flipped_targets[labeled] if config.hflip else None)
+                      if targets is None else targets)
         if config.hflip:  # every labeled image and its mirror image
             x = np.concatenate([x, x[:, :, ::-1]])
-            y = np.concatenate([y, problem.flipped_targets[labeled]])
+            y = np.concatenate([y, flipped])
+        per_epoch = steps_per_epoch(n, config.batch_size)
         if config.steps is not None:
             steps = config.steps
         else:  # whole epochs over the labeled images (mirrors not counted), at least min_steps
-            per_epoch = steps_per_epoch(n, config.batch_size)
             steps = max(config.epochs, -(-config.min_steps // per_epoch)) * per_epoch
         variables = _init(posterior, init_key, x[:1])
-        result = fit(posterior, variables, x, y, fit_key, num_steps=steps, batch_size=config.batch_size,
-                     learning_rate=config.learning_rate, weight_decay=config.weight_decay, num_train=n)
+        segments = [steps] if curve_key is None else training_segments(steps, config.curve_every * per_epoch)
+        opt_state, curve, done = None, [], 0
+        for j, segment in enumerate(segments):
+            key = fit_key if len(segments) == 1 else jax.random.fold_in(fit_key, j)
+            result = fit(posterior, variables, x, y, key, num_steps=segment, batch_size=config.batch_size,
+                         learning_rate=config.learning_rate, weight_decay=config.weight_decay, num_train=n,
+                         opt_state=opt_state)
+            variables, opt_state, done = result.variables, result.opt_state, done + segment
+            if j < len(segments) - 1:
+                metrics = evaluate_detection(posterior, variables, problem.test, curve_key,
+                                             chunk_size=config.chunk_size)
+                curve.append(curve_point(metrics, done, per_epoch))
         batch = min(config.batch_size, len(x))
         fields = {"train_steps": steps, "train_epochs": round(steps * batch / n, 4),
                   "train_loss": float(result.history[-1]["loss"])}
-        return jax.block_until_ready(result.variables), fields
+        if curve_key is not None:
+            fields["curve"] = curve
+            fields["steps_per_epoch"] = per_epoch
+        return jax.block_until_ready(variables), fields
 
-    def train_and_evaluate(self, keys, pool: bdata.Pool, variables, *, seed: int, cycle: int):
-        if cycle == 0 and seed in self._cycle0:
+    def records_curve(self, cycle: int) -> bool:
+        """Whether cycle ``cycle`` records a training curve (``curve_every`` and ``curve_cycles``)."""
+        cycles = self.config.curve_cycle_numbers
+        return self.config.curve_every > 0 and (cycles is None or cycle in cycles)
+
+    def train_and_evaluate(self, keys, pool: bdata.Pool, variables, *, seed: int, cycle: int, targets=None):
+        """``targets``: the labeled images' targets when not the dataset's (see :meth:`train`).
+        A cycle that :meth:`records_curve` evaluates along training with its evaluation key too
+        and ends its ``curve`` with the cycle's own evaluation."""
+        if cycle == 0 and seed in self._cycle0 and targets is None:
             return self._cycle0[seed]
         init_key, fit_key, eval_key = keys
-        variables, fields = self.train(init_key, fit_key, pool.labeled)
+        curve_key = eval_key if self.records_curve(cycle) else None
+        variables, fields = self.train(init_key, fit_key, pool.labeled, targets, curve_key=curve_key)
         metrics = evaluate_detection(self.posterior, variables, self.problem.test, eval_key,
                                      chunk_size=self.config.chunk_size)
+        if curve_key is not None:
+            per_epoch = fields.pop("steps_per_epoch")
+            fields["curve"] = [*fields["curve"], curve_point(metrics, fields["train_steps"], per_epoch)]
         out = (variables, {**fields, **metrics})
-        if cycle == 0:
+        if cycle == 0 and targets is None:
             self._cycle0[seed] = out
         return out
 
     def finished(self, pool: bdata.Pool, cycle: int, metrics: dict) -> bool:
         return cycle >= self.config.cycles or pool.num_unlabeled == 0
 
-    def scores(self, key, strategy: str, pool: bdata.Pool, variables) -> np.ndarray:
-        """Image scores ``float32 [num_train]`` of ``strategy`` (NaN for labeled images: never chosen)."""
+    def scores(self, key, strategy: str, pool: bdata.Pool, variables, targets=None) -> np.ndarray:
+        """Image scores ``float32 [num_train]`` of ``strategy`` (NaN for labeled images: never chosen;
+        ``targets``: the labeled images', for the second detector of ``disagreement``, see :meth:`train`)."""
         config, parsed = self.config, self.strategies[strategy]
         images, candidates = self.problem.train.images, pool.unlabeled
         out = np.full(config.num_train, np.nan, np.float32)
@@ -321,7 +401,7 @@ class DetectionTask:
             return out
         classes = tuple(int(c) for c in config.target_classes) if parsed.targeted else ()
         if parsed.kind == "disagreement":
-            out[candidates] = self._disagreement(key, pool, variables, classes)
+            out[candidates] = self._disagreement(key, pool, variables, classes, targets)
             return out
         reduce = _scorer(parsed, config.reduction, float(config.q), int(config.max_detections),
                          float(config.score_threshold), float(config.iou_threshold),
@@ -330,30 +410,29 @@ class DetectionTask:
         out[candidates] = np.asarray(s, np.float32)
         return out
 
-    def second_model(self, key, pool: bdata.Pool):
+    def second_model(self, key, pool: bdata.Pool, targets=None):
         """The second detector of ``disagreement``: trained like the cycle's from keys of ``key``."""
         init_key, fit_key = jax.random.split(jax.random.fold_in(key, 1))
-        return self.train(init_key, fit_key, pool.labeled)[0]
+        return self.train(init_key, fit_key, pool.labeled, targets)[0]
 
-    def _disagreement(self, key, pool: bdata.Pool, variables, classes: tuple) -> np.ndarray:
+    def _disagreement(self, key, pool: bdata.Pool, variables, classes: tuple, targets=None) -> np.ndarray:
         config = self.config
-        other = self.second_model(key, pool)
-        x = self.problem.train.images[pool.unlabeled]
-        k, thr = int(config.max_detections), float(config.score_threshold)
-        a = mean_detections(self.posterior, variables, x, key, k=k, chunk_size=config.chunk_size)
-        b = mean_detections(self.posterior, other, x, key, k=k, chunk_size=config.chunk_size)
-        valid_a, valid_b = a.scores >= thr, b.scores >= thr
-        s = box_acq.disagreement(a.boxes, a.classes, valid_a, b.boxes, b.classes, valid_b, config.iou_threshold)
+        other = self.second_model(key, pool, targets)
+        s, a, _ = disagreement_detections(self.posterior, variables, other, self.problem.train.images[pool.unlabeled],
+                                          key, k=int(config.max_detections),
+                                          score_threshold=float(config.score_threshold),
+                                          iou_threshold=float(config.iou_threshold), chunk_size=config.chunk_size)
         if classes:
-            s = box_acq.class_targeted(s, centernet.class_distribution(a.class_probs), valid_a, classes,
-                                       strength=config.target_strength, validate=False)
+            s = box_acq.class_targeted(s, centernet.class_distribution(a.class_probs), a.scores >= config.score_threshold,
+                                       classes, strength=config.target_strength, validate=False)
         return np.asarray(s, np.float32)
 
-    def acquire(self, key, strategy: str, pool: bdata.Pool, variables, *, seed: int, cycle: int):
+    def acquire(self, key, strategy: str, pool: bdata.Pool, variables, *, seed: int, cycle: int, targets=None):
+        """``targets``: the labeled images' targets when not the dataset's (see :meth:`train`)."""
         k = min(self.config.acquisition_images, pool.num_unlabeled)
         if k == 0:
             return np.zeros(0, np.int64), {}
-        scores = self.scores(key, strategy, pool, variables)
+        scores = self.scores(key, strategy, pool, variables, targets)
         chosen = np.asarray(acquisition.top_k(None, jnp.asarray(scores), k), np.int64)
         return chosen, {}
 
