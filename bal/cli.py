@@ -166,9 +166,14 @@ def _cmd_summary(args) -> int:
 
 
 def _cmd_plot(args) -> int:
+    if args.cycles:  # the talk's per-cycle bars
+        from bal.report_cycles import plot_cycle_bars
+
+        print(plot_cycle_bars(args.run_dir, args.cycles, args.out, metric=args.metric or "accuracy"))
+        return 0
     from bal.report import plot_learning_curves
 
-    print(plot_learning_curves(args.run_dir, args.out, metric=args.metric))
+    print(plot_learning_curves(args.run_dir, args.out, metric=args.metric, x_key=args.x))
     return 0
 
 
@@ -221,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", default=None,
                    help="accuracy, nll, ece or brier (segmentation: mean_iou, pixel_accuracy); "
                         "default: accuracy, or mean_iou for segmentation runs")
+    p.add_argument("--x", default=None, metavar="KEY",
+                   help="the x axis: a record key such as cycle or num_labels (default: the label count)")
+    p.add_argument("--cycles", type=int, nargs="+", default=None, metavar="C",
+                   help="instead of curves, bars of each strategy's metric after these cycles (e.g. 1 2 6; "
+                        "default path RUN_DIR/cycle_bars.png)")
     p.set_defaults(func=_cmd_plot)
     add_labeling_commands(sub)
     add_pool_commands(sub)

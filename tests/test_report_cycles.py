@@ -1,0 +1,53 @@
+"""The talk's per-cycle bars and curves against cycles, from synthetic records."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bal.cli import main
+from bal.report_cycles import cycle_table, format_cycle_table, plot_cycle_bars
+
+
+def records():
+    rng = np.random.default_rng(0)
+    out = []
+    for strategy in ("entropy", "random"):
+        for seed in (0, 1, 2):
+            for cycle in range(7 if seed else 5):  # seed 0 stops after cycle 4
+                out.append({"task": "classification", "strategy": strategy, "seed": seed, "cycle": cycle,
+                            "num_labels": 20 + 10 * cycle, "accuracy": float(rng.uniform()), "acquired": []})
+    return out
+
+
+def write(tmp_path, recs):
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return tmp_path
+
+
+def test_cycle_table_is_the_mean_and_population_std_over_seeds():
+    recs = records()
+    rows = cycle_table(recs, (1, 2, 4))
+    assert [(r["strategy"], r["cycle"]) for r in rows] == [(s, c) for s in ("entropy", "random") for c in (1, 2, 4)]
+    for row in rows:
+        values = [r["accuracy"] for r in recs if r["strategy"] == row["strategy"] and r["cycle"] == row["cycle"]]
+        assert row["mean"] == pytest.approx(np.mean(values)) and row["std"] == pytest.approx(np.std(values))
+        assert len(row["values"]) == 3 and row["labels"] == 20 + 10 * row["cycle"]
+    assert "entropy" in format_cycle_table(rows) and "± " in format_cycle_table(rows)
+
+
+def test_a_cycle_not_every_seed_reached_is_refused():
+    with pytest.raises(ValueError, match=r"cycle\(s\) \[6\]"):
+        cycle_table(records(), (1, 6))  # seed 0 ended at cycle 4
+    with pytest.raises(ValueError, match="integers >= 0"):
+        cycle_table(records(), (-1,))
+
+
+def test_plots_write_pngs(tmp_path, capsys):
+    run_dir = write(tmp_path, records())
+    path = plot_cycle_bars(run_dir, (1, 2, 4))
+    assert path == run_dir / "cycle_bars.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", str(run_dir), "--x", "cycle", "--out", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 1000 and str(tmp_path / "c.png") in capsys.readouterr().out
+    assert main(["plot", str(run_dir), "--cycles", "1", "9"]) == 2
+    assert "cycle(s) [9]" in capsys.readouterr().err
