@@ -719,7 +719,8 @@ def compare_detection(records: list[dict], metric: str = "map", *, baseline: str
                     "baseline_final": float(bmean[-1]), "baseline_images": float(bx[-1]),
                     "baseline_reach": base_reach, "reach": reach,
                     "savings": saved, "leads": leads, "cycles_leading": leading,
-                    "met": bool((saved is not None and saved >= savings - 1e-9) or (leads and leading > len(leads) / 2))})
+                    "met": bool((saved is not None and saved >= savings - 1e-9)
+                                or (leads and leading > len(leads) / 2))})
     return out
 
 
@@ -731,8 +732,9 @@ def format_detection_comparison(rows: list[dict], metric: str = "map", *, lead: 
     name = _metric_name(metric)
     r0 = rows[0]
     lines = [f"targets: reach random's final {name} ({r0['baseline_final'] * 100:.1f} at "
-             f"{_count(r0['baseline_images'])} images, first reached at {_count(r0['baseline_reach'])}) with >= {savings * 100:.0f} % fewer images, or lead by "
-             f">= {lead * 100:g} points in most cycles (means over paired seeds)"]
+             f"{_count(r0['baseline_images'])} images, first reached at {_count(r0['baseline_reach'])}) with "
+             f">= {savings * 100:.0f} % fewer images, or lead by >= {lead * 100:g} points in most cycles "
+             "(means over paired seeds)"]
     for r in rows:
         reach = ("never" if r["reach"] is None else
                  f"at {_count(r['reach'])} images ({r['savings'] * 100:.0f} % fewer)")

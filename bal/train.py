@@ -22,6 +22,14 @@ the key ``split(key, M)[m]`` and derives the rest the same way, so a vmapped
 ensemble trains exactly like its members trained one by one with those keys.
 Runs side by side (``runs=True``: the seeds of one strategy) are one more
 vmapped axis in front of that, each run with its own key, data and state.
+
+Data parallel (``mesh``, :mod:`bal.parallel`): over a mesh of ``D > 1`` devices
+the padded labeled set is split by rows over the mesh axis ``"data"`` (padded
+to a multiple of ``D`` rows), each minibatch is constrained to that axis after
+the gather, and the train state is replicated, so XLA averages the gradients
+across devices (and processes, under ``jax.distributed``). The permutations,
+keys and steps are those of one device, so the result equals one device's up
+to the order of floating-point sums. One device is exactly the plain path.
 """
 
 from __future__ import annotations
@@ -35,6 +43,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jax.sharding import NamedSharding, PartitionSpec
+
+from bal import parallel
 from bal.predict import predict, predictive
 from bal import metrics as bmetrics
 from bal.checks import IGNORE_LABEL, check_inputs, input_shape_errors
@@ -159,12 +170,16 @@ def _l2_grad(params, l2):
 
 
 def _step(state, x, y, perm, offset, n_valid, l2, step_key, num_train, *, posterior, optimizer,
-          batch_size):
+          batch_size, mesh=None):
     variables, opt_state, step = state
     # the last batch of an epoch wraps to the permutation's start: fixed shapes
     pos = (offset + jnp.arange(batch_size)) % n_valid
     idx = jnp.take(perm, pos, axis=-1)  # [B] or [M, B]
     xb, yb = x[idx], y[idx]
+    if mesh is not None:  # data parallel: each device computes the loss of its slice of the batch
+        batch = NamedSharding(mesh, PartitionSpec(*([None] * (idx.ndim - 1)), parallel.AXIS))
+        xb = jax.lax.with_sharding_constraint(xb, batch)
+        yb = jax.lax.with_sharding_constraint(yb, batch)
     if posterior.num_members is None:
         key = jax.random.fold_in(step_key, step)
     else:
@@ -180,19 +195,22 @@ def _step(state, x, y, perm, offset, n_valid, l2, step_key, num_train, *, poster
     new = {"params": optax.apply_updates(variables["params"], updates)}
     if stats is not None:
         new["batch_stats"] = stats
-    return (new, opt_state, step + 1), {"loss": loss, **aux}
+    state = (new, opt_state, step + 1)
+    if mesh is not None:  # the state stays replicated (the gradients were all-reduced)
+        state = jax.lax.with_sharding_constraint(state, NamedSharding(mesh, PartitionSpec()))
+    return state, {"loss": loss, **aux}
 
 
-_STATIC = ("posterior", "optimizer", "batch_size")
+_STATIC = ("posterior", "optimizer", "batch_size", "mesh")
 _train_step = jax.jit(_step, static_argnames=_STATIC, donate_argnums=(0,))
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC, donate_argnums=(0,))
 def _train_step_runs(state, x, y, perm, offset, n_valid, l2, step_key, num_train, *, posterior,
-                     optimizer, batch_size):
+                     optimizer, batch_size, mesh=None):
     """:func:`_step` of ``R`` independent runs at once: state, data, permutations and keys carry a
     leading run axis ``[R, ...]``; the step count, offset and scalars are shared."""
-    one = functools.partial(_step, posterior=posterior, optimizer=optimizer, batch_size=batch_size)
+    one = functools.partial(_step, posterior=posterior, optimizer=optimizer, batch_size=batch_size, mesh=mesh)
     return jax.vmap(one, in_axes=(0, 0, 0, 0, None, None, None, 0, None))(
         state, x, y, perm, offset, n_valid, l2, step_key, num_train)
 
@@ -220,6 +238,7 @@ def fit(
     eval_num_samples: int | None = None,
     callback: Callable[[dict], None] | None = None,
     runs: bool = False,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> FitResult:
     """Train ``posterior`` on the labeled set ``(x, y)``.
 
@@ -256,6 +275,15 @@ def fit(
         variables, optimiser state and each history value. Run ``r`` gets
         exactly the keys, permutations and steps of ``fit`` on run ``r`` alone.
         No early stopping (runs would stop at different epochs).
+      mesh: data parallelism (:mod:`bal.parallel`): a 1-D mesh named ``"data"``
+        (:func:`bal.parallel.data_mesh`) to split every minibatch over; the
+        labeled set is split by rows, the state replicated. Default
+        (:func:`bal.parallel.default_mesh`): every device when there are
+        several processes (``jax.distributed``) or several accelerators, else
+        one device (the plain path). A mesh of one device trains there. Under
+        ``jax.distributed`` every process must call ``fit`` with the same
+        arguments (a collective); each gets the result as local arrays.
+        Results equal one device's up to the order of floating-point sums.
     """
     if (num_epochs is None) == (num_steps is None):
         raise ValueError("give exactly one of num_epochs and num_steps")
@@ -272,6 +300,7 @@ def fit(
         raise ValueError(f"monitor must be 'nll' or 'accuracy'; got {monitor!r}")
     if patience is not None and validation is None:
         raise ValueError("patience (early stopping) needs a validation set")
+    mesh = parallel.default_mesh() if mesh is None else parallel.check_mesh(mesh)
     if runs:
         if validation is not None:
             raise ValueError("runs side by side cannot early-stop (they would stop at different epochs); "
@@ -306,9 +335,18 @@ def fit(
         total_steps = max(num_epochs, -(-min_steps // epoch_steps)) * epoch_steps
     optimizer = optimizer if optimizer is not None else make_optimizer(learning_rate, weight_decay)
 
-    n_pad = _bucket(n)
+    n_perm = _bucket(n)  # permutations index the valid rows of a bucket: the same on any mesh
+    devices = 1 if mesh is None else mesh.devices.size
+    n_pad = -(-n_perm // devices) * devices  # rows split evenly over the devices
     pad = (lambda a: np.stack([_pad(r, n_pad) for r in a])) if runs else (lambda a: _pad(a, n_pad))
-    x_dev, y_dev = jnp.asarray(pad(x)), jnp.asarray(pad(y))
+    if devices > 1:
+        x_dev, y_dev = (parallel.shard_rows(pad(a), mesh, axis=int(runs)) for a in (x, y))
+    else:
+        x_dev, y_dev = jnp.asarray(pad(x)), jnp.asarray(pad(y))
+    if mesh is not None and devices == 1:  # a mesh of one device: the plain path, on that device
+        device = mesh.devices.flat[0]
+        x_dev, y_dev, key = jax.device_put((x_dev, y_dev, key), device)
+        variables = jax.device_put(variables, device)
     ensemble = posterior.num_members is not None
     member_keys = posterior.member_keys if ensemble else (lambda k: k)
     fold = jax.vmap(jax.random.fold_in, in_axes=(0, None)) if ensemble else jax.random.fold_in
@@ -326,13 +364,16 @@ def fit(
     state = (variables, opt_state, jnp.zeros((), jnp.int32))
     if runs:  # every run's step counter: the vmapped step keeps one per run
         state = (variables, opt_state, jnp.zeros((x.shape[0],), jnp.int32))
+    if devices > 1:  # replicated on every device (of every process)
+        state, perm_root, step_root = parallel.replicate((state, perm_root, step_root), mesh)
     step_fn = functools.partial(
-        _train_step_runs if runs else _train_step, posterior=posterior, optimizer=optimizer, batch_size=bsz
+        _train_step_runs if runs else _train_step, posterior=posterior, optimizer=optimizer, batch_size=bsz,
+        mesh=mesh if devices > 1 else None,
     )
     history, best, best_epoch, bad_epochs = [], None, None, 0
     done, epoch = 0, 0
     while done < total_steps:
-        perm = permute(fold(perm_root, epoch), n, n_pad)
+        perm = permute(fold(perm_root, epoch), n, n_perm)
         sums = None
         steps = min(epoch_steps, total_steps - done)
         for s in range(steps):
@@ -341,13 +382,14 @@ def fit(
                                      float(num_train))
             sums = aux if sums is None else jax.tree.map(jnp.add, sums, aux)
         done += steps
+        sums = parallel.to_local(sums)
         record = {"epoch": epoch, "step": done}
         if runs:  # one value per run
             record.update({k: [float(r) / steps for r in np.asarray(v)] for k, v in sums.items()})
         else:
             record.update({k: float(v) / steps for k, v in sums.items()})
         if validation is not None:
-            val = _evaluate(posterior, state[0], validation, key, eval_num_samples)
+            val = _evaluate(posterior, parallel.to_local(state[0]), validation, key, eval_num_samples)
             record.update({f"val_{k}": v for k, v in val.items()})
             score = val[monitor] if monitor == "nll" else -val[monitor]
             if best is None or score < best[0]:
@@ -362,7 +404,8 @@ def fit(
         if patience is not None and bad_epochs > patience:
             break
     variables = best[1] if (best is not None and patience is not None) else state[0]
-    return FitResult(variables, state[1], history, best_epoch if patience is not None else None)
+    return FitResult(parallel.to_local(variables), parallel.to_local(state[1]), history,
+                     best_epoch if patience is not None else None)
 
 
 def _evaluate(posterior, variables, validation, key, num_samples):

@@ -34,11 +34,11 @@ MODEL_STYLES = (("Model 1", "tab:orange", "-"), ("Model 2", "tab:blue", "--"))
 
 
 def select_examples(scores, num_boxes, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(high [k], low [k])`` into ``scores [N]``: the ``k`` largest scores (the
-    earlier index first on ties) and the ``k`` smallest, among equal scores those with more
-    boxes ``num_boxes [N]`` (both models' together) first, so that "low confusion" shows
-    images where the models agree on objects rather than empty ones. ``k`` is capped at
-    ``N // 2`` so the two rows never share an image."""
+    """Indices ``(high [k], low [k])`` into ``scores [N]``: the ``k`` largest scores and the ``k``
+    smallest; among equal scores those with more boxes ``num_boxes [N]`` (both models'
+    together) first, then the earlier index, so that "low confusion" shows images where the
+    models agree on objects rather than empty ones (and "high confusion" ones with objects
+    to disagree on). ``k`` is capped at ``N // 2`` so the two rows never share an image."""
     scores, num_boxes = np.asarray(scores, np.float64), np.asarray(num_boxes)
     if scores.ndim != 1 or num_boxes.shape != scores.shape:
         raise ValueError(f"scores and num_boxes must both have shape [N]; got {scores.shape} and {num_boxes.shape}")
@@ -49,7 +49,7 @@ def select_examples(scores, num_boxes, k: int) -> tuple[np.ndarray, np.ndarray]:
     k = min(k, len(scores) // 2)
     if k == 0:
         raise ValueError(f"need at least 2 images to show a high and a low example; got {len(scores)}")
-    high = np.argsort(-scores, kind="stable")[:k]
+    high = np.lexsort((-num_boxes, -scores))[:k]
     low = np.lexsort((-num_boxes, scores))  # by score, then more boxes first
     low = np.array([i for i in low if i not in set(high.tolist())][:k])
     return high, low
@@ -198,12 +198,13 @@ def run_disagreement_figure(run_dir, out_path=None, *, seed: int = 0, cycle: int
     ex = run_examples(run_dir, seed=seed, cycle=cycle, strategy=strategy, task=task)
     config = ex["config"]
     labeled = ex["record"].get("num_labeled_images")
-    out_path = pathlib.Path(out_path) if out_path else pathlib.Path(run_dir) / f"disagreement_seed{seed}_cycle{cycle}.png"
+    default = pathlib.Path(run_dir) / f"disagreement_seed{seed}_cycle{cycle}.png"
+    out_path = pathlib.Path(out_path) if out_path else default
     title = (f"two detectors trained on the same {labeled} labeled images (seed {seed}, cycle {cycle}): "
              f"high vs low disagreement on {len(ex['ids'])} pool images")
     path = disagreement_figure(ex["images"], ex["dets_a"], ex["dets_b"], ex["scores"], out_path, k=k,
-                               score_threshold=float(config.score_threshold), class_names=ex["class_names"], ids=ex["ids"],
-                               title=title)
+                               score_threshold=float(config.score_threshold), class_names=ex["class_names"],
+                               ids=ex["ids"], title=title)
     return path, ex
 
 

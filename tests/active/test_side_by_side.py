@@ -125,3 +125,13 @@ def test_fit_runs_matches_fit_per_run(problem):
         assert both.history[-1]["loss"][r] == pytest.approx(alone[r].history[-1]["loss"], rel=1e-5)
     with pytest.raises(ValueError, match="early-stop"):
         fit(post, stacked, x, y, keys, num_epochs=1, runs=True, validation=(x[0], y[0]), patience=1)
+
+
+def test_the_whole_accelerator_policy_gives_the_cpu_records(problem, tmp_path):
+    """Runs side by side *and* vmapped ensemble members, XLA's own convolutions: the GPU path."""
+    settings = dict(posterior="ensemble", num_members=2, seeds=(0, 1), strategies=("bald",), include_random=False,
+                    cycles=1)
+    want = sequential_records(problem, tmp_path, **settings)
+    with backend.use(backend.accelerator_policy()):
+        got = run(ExperimentConfig(**{**BASE, **settings}), tmp_path / "accelerator", problem=problem)
+    assert_same_records(got, want)

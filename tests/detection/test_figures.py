@@ -142,7 +142,7 @@ def test_select_examples_high_and_low():
     scores = np.array([0.5, 0.9, 0.0, 0.9, 0.0, 0.2, 0.0])
     boxes = np.array([1, 1, 0, 3, 2, 1, 5])
     high, low = select_examples(scores, boxes, 2)
-    assert high.tolist() == [1, 3] and low.tolist() == [6, 4]  # among zeros, most boxes first
+    assert high.tolist() == [3, 1] and low.tolist() == [6, 4]  # among equal scores, most boxes first
     high, low = select_examples(scores, boxes, 10)  # capped at N // 2, rows disjoint
     assert len(high) == len(low) == 3 and not set(high) & set(low)
     with pytest.raises(ValueError, match="finite"):
@@ -164,7 +164,8 @@ def test_disagreement_figure_renders_both_models_at_its_size(tmp_path):
     images = rng.uniform(0, 1, (9, 32, 48, 3)).astype(np.float32)
     path = disagreement_figure(images, _dets(9, 4, rng), _dets(9, 4, rng), rng.uniform(0, 1, 9), tmp_path / "f.png",
                                k=3, class_names=("car", "pedestrian", "cyclist", "sign", "bus"), dpi=50)
-    assert path.exists() and matplotlib.image.imread(path).shape[:2] == (round((2 * 2.5 + 0.7) * 50), round(3 * 3.2 * 50))
+    assert path.exists()
+    assert matplotlib.image.imread(path).shape[:2] == (round((2 * 2.5 + 0.7) * 50), round(3 * 3.2 * 50))
     with pytest.raises(ValueError, match="scores must have shape"):
         disagreement_figure(images, _dets(9, 4, rng), _dets(9, 4, rng), np.zeros(8), tmp_path / "g.png")
 

@@ -34,6 +34,7 @@ from bal.config import MAX_SEED, Config, help_of, setting
 
 from bal.acquisition import grammar
 from bal.acquisition.dense import REDUCTIONS
+from bal.active.config import ORACLES
 
 __all__ = ["SegmentationConfig", "Strategy", "parse_strategy", "DATASETS", "HELP"]
 
@@ -85,6 +86,10 @@ class SegmentationConfig(Config):
       variables (or of ``{"variables": ...}``) used as the initial variables of
       every cycle instead of a random initialisation (pretrain, then fine-tune).
     Runs: seeds, chunk_size (images per prediction chunk), quiet.
+    Labeling: oracle ``"dataset"`` (the dataset's masks) or ``"human"``: a run
+      pauses after each cycle until people label the queried images or crops
+      with pixel class maps (``bal queries export`` / ``bal labels import``,
+      :mod:`bal.labeling`).
     """
 
     TASK: typing.ClassVar[str] = "segmentation"
@@ -132,6 +137,8 @@ class SegmentationConfig(Config):
                                      help="one run per seed and strategy")
     chunk_size: int = setting(16, minimum=1, help="images per prediction chunk")
     quiet: bool = setting(False, help="no progress display")
+    oracle: str = setting("dataset", choices=ORACLES, help="who labels acquisitions: dataset (its masks) or human "
+                          "(pause; bal queries export / labels import)")
 
     def validate(self):
         if self.dataset not in DATASETS:

@@ -423,8 +423,9 @@ class DetectionTask:
                                           score_threshold=float(config.score_threshold),
                                           iou_threshold=float(config.iou_threshold), chunk_size=config.chunk_size)
         if classes:
-            s = box_acq.class_targeted(s, centernet.class_distribution(a.class_probs), a.scores >= config.score_threshold,
-                                       classes, strength=config.target_strength, validate=False)
+            valid = a.scores >= config.score_threshold
+            s = box_acq.class_targeted(s, centernet.class_distribution(a.class_probs), valid, classes,
+                                       strength=config.target_strength, validate=False)
         return np.asarray(s, np.float32)
 
     def acquire(self, key, strategy: str, pool: bdata.Pool, variables, *, seed: int, cycle: int, targets=None):

@@ -140,14 +140,17 @@ class SegmentationTask:
     def apply(self, labeled, acquired, strategy: str) -> np.ndarray:
         return acquire.mark_acquired(labeled, acquired, self.grids[strategy])
 
-    def train_and_evaluate(self, keys, labeled, variables, *, seed: int, cycle: int):
-        if cycle == 0 and seed in self._cycle0:
+    def train_and_evaluate(self, keys, labeled, variables, *, seed: int, cycle: int, masks=None):
+        """``masks``: the pool's pixel classes ``int [N, H, W]`` to train on when not the dataset's
+        (people's answers, :class:`bal.labeling.oracle.HumanTask`); only labeled pixels are read."""
+        if cycle == 0 and seed in self._cycle0 and masks is None:
             return self._cycle0[seed]
         config, problem, posterior = self.config, self.problem, self.posterior
         init_key, fit_key, eval_key = keys
         images = np.flatnonzero(labeled.any(axis=(1, 2)))
         x = problem.train_images[images]
-        y = np.where(labeled[images], problem.train_masks[images], IGNORE_LABEL).astype(np.int32)
+        truth = problem.train_masks if masks is None else masks
+        y = np.where(labeled[images], truth[images], IGNORE_LABEL).astype(np.int32)
         variables = posterior.init(init_key, x[:1]) if self.pretrained is None else self.pretrained
         steps = config.train_steps(int(labeled.sum()), len(images))
         result = fit(posterior, variables, x, y, fit_key, num_steps=steps, batch_size=config.batch_size,
@@ -158,7 +161,7 @@ class SegmentationTask:
                                         eval_key, num_samples=config.num_samples, chunk_size=config.chunk_size,
                                         class_names=problem.class_names)
         out = (variables, {"train_steps": int(steps), **metrics})
-        if cycle == 0:
+        if cycle == 0 and masks is None:
             self._cycle0[seed] = out
         return out
 
