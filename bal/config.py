@@ -167,11 +167,6 @@ class Config:
     def validate(self) -> None:
         """Checks that involve several settings (subclasses)."""
 
-    def check_seeds(self) -> None:
-        """``seeds`` non-empty, distinct, each in ``[0, MAX_SEED]`` (for configs whose ``seeds``
-        field is not a :func:`setting` with those bounds)."""
-        _check_range("seeds", self.seeds, {"nonempty": True, "unique": True, "minimum": 0, "maximum": MAX_SEED})
-
     def to_dict(self) -> dict[str, Any]:
         def plain(v):
             return [plain(x) for x in v] if isinstance(v, (tuple, list)) else v

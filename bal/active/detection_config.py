@@ -38,10 +38,12 @@ import dataclasses
 import typing
 from typing import NamedTuple
 
+from bal.acquisition import grammar
 from bal.acquisition.boxes import BOX_REDUCTIONS, BOX_SCORES
 from bal.acquisition.dense import REDUCTIONS
 from bal.acquisition.scores import SCORES
-from bal.active.config import ORACLES, Config
+from bal.active.config import ORACLES
+from bal.config import MAX_SEED, Config, help_of, setting
 from bal.posteriors import FAMILIES
 
 __all__ = ["DetectionConfig", "Strategy", "parse_strategy", "HELP", "DATASETS", "KINDS"]
@@ -55,50 +57,6 @@ SAMPLE_SCORES = ("bald", "mean_std")
 #: the kinds of strategy (see the module docstring)
 KINDS = ("random", "heatmap", "box", "disagreement")
 
-#: one line per detection setting, for ``bal run --help`` (names shared with the other
-#: tasks mean the same there)
-HELP = {
-    "task": "detection: object detection with a CenterNet, an image is the unit",
-    "dataset": "detection set: road_scenes (procedural, offline)",
-    "num_train": "pool images generated",
-    "num_test": "test images generated",
-    "image_size": "image height and width, e.g. 96 128",
-    "data_seed": "seed of the generated images (the same for every run)",
-    "night_fraction": "fraction of night scenes in the generated images",
-    "model": "bal.models detector: centernet",
-    "model_kwargs": "CenterNet options, e.g. {\"widths\": [16, 32, 64], \"head_width\": 32, \"dropout_rate\": 0.1}",
-    "posterior": "deterministic, mc_dropout, variational (Bayesian heads), ensemble, regularized_ensemble",
-    "num_samples": "posterior samples S used to score the pool and evaluate",
-    "num_members": "ensemble size (default 5 for ensemble, 8 for regularized_ensemble)",
-    "estimator": "variational gradient estimator: reparam, local_reparam, flipout",
-    "kl_weight": "variational: weight of the KL of the Bayesian heads (1 = the ELBO)",
-    "regularization": "beta of the regularized ensemble (DPE) penalty",
-    "strategies": "random, <score>_heatmap, box_bald/_localisation/_miss/_total, disagreement; +_targeted",
-    "reduction": "cell or box scores to an image score: max, top_mean, sum (heatmap also mean, quantile)",
-    "q": "level of the top_mean / quantile reductions, in [0, 1]",
-    "score_threshold": "detections at least this confident enter box scores and disagreement",
-    "max_detections": "detections decoded per image and sample (top-k peaks) for acquisition",
-    "iou_threshold": "IoU at which boxes match (box clusters, disagreement)",
-    "box_weights": "weights of bald, localisation and miss in box_total",
-    "target_classes": "class ids the _targeted strategies weight by (road scenes: 1 pedestrian, 2 cyclist)",
-    "target_strength": "how strongly _targeted strategies weight, in [0, 1]",
-    "initial_images": "labeled images at the start (random per seed)",
-    "acquisition_images": "images labeled per cycle",
-    "cycles": "number of acquisition cycles",
-    "epochs": "training epochs per cycle (an epoch is ceil(labeled images / batch_size) steps); or steps",
-    "steps": "Adam steps per cycle instead of epochs",
-    "min_steps": "train at least this many steps per cycle (whole epochs), for small labeled sets",
-    "hflip": "also train on the mirror image of every labeled image (its boxes mirrored)",
-    "curve_every": "evaluate the test mAP every this many training epochs of a cycle (its curve); 0: never",
-    "curve_cycles": "cycles that record a training curve, e.g. 0 -1 (-1: the last; default: every cycle)",
-    "batch_size": "training minibatch size (images)",
-    "learning_rate": "Adam(W) learning rate",
-    "weight_decay": "AdamW weight decay",
-    "seeds": "one run per seed and strategy",
-    "chunk_size": "images per prediction chunk",
-    "quiet": "no progress display",
-    "oracle": "who labels acquisitions: dataset (its boxes) or human (pause; bal queries export / labels import)",
-}
 
 
 class Strategy(NamedTuple):
@@ -111,26 +69,23 @@ class Strategy(NamedTuple):
 
 
 def parse_strategy(name: str) -> Strategy:
-    """Parse a detection strategy name (module docstring); a one-line ``ValueError`` otherwise."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"a strategy must be a non-empty name; got {name!r}")
-    rest, targeted = name, False
-    if rest.endswith("_targeted"):
-        rest, targeted = rest[: -len("_targeted")], True
-    if rest == "random":
-        if targeted:
-            raise ValueError(f"strategy {name!r}: random acquisition cannot be class-targeted (it uses no "
-                             "predictions); use e.g. 'box_bald_targeted'")
-        return Strategy(name, "random", None, False)
-    if rest == "disagreement":
-        return Strategy(name, "disagreement", None, targeted)
-    if rest.startswith("box_") and rest[4:] in BOX_SCORES:
-        return Strategy(name, "box", rest[4:], targeted)
-    if rest.endswith("_heatmap") and rest[: -len("_heatmap")] in SCORES:
-        return Strategy(name, "heatmap", rest[: -len("_heatmap")], targeted)
-    raise ValueError(
-        f"unknown detection strategy {name!r}; use random, <score>_heatmap (<score> one of {sorted(SCORES)}), "
-        f"box_<score> (<score> one of {list(BOX_SCORES)}) or disagreement, optionally + '_targeted'")
+    """Parse a detection strategy name (module docstring; the grammar of
+    :mod:`bal.acquisition.grammar`); a one-line ``ValueError`` otherwise."""
+    parsed = grammar.parse(name, task="detection", rules=("random", "disagreement", *BOX_STRATEGIES),
+                           units=("heatmap",), targeting=True)
+    if parsed.score and parsed.unit == "heatmap":
+        return Strategy(name, "heatmap", parsed.base, parsed.targeted)
+    if parsed.base in BOX_STRATEGIES:
+        return Strategy(name, "box", parsed.base[len("box_"):], parsed.targeted)
+    if parsed.base in ("random", "disagreement") and parsed.unit is None:
+        return Strategy(name, parsed.base, None, parsed.targeted)
+    raise ValueError(f"unknown detection strategy {name!r}; use random, <score>_heatmap (<score> one of "
+                     f"{sorted(SCORES)}), box_<score> (<score> one of {list(BOX_SCORES)}) or disagreement, "
+                     "optionally + '_targeted'")
+
+
+#: the box-uncertainty strategies (``box_<score>``)
+BOX_STRATEGIES = tuple(f"box_{score}" for score in BOX_SCORES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,75 +116,78 @@ class DetectionConfig(Config):
 
     TASK: typing.ClassVar[str] = "detection"
 
-    task: str = "detection"
-    dataset: str = "road_scenes"
-    num_train: int = 2000
-    num_test: int = 500
-    image_size: tuple[int, int] = (96, 128)
-    data_seed: int = 0
-    night_fraction: float = 0.3
-    model: str = "centernet"
-    model_kwargs: dict = dataclasses.field(default_factory=dict)
-    posterior: str = "mc_dropout"
-    num_samples: int = 8
-    num_members: int | None = None
-    estimator: str = "reparam"
-    kl_weight: float = 1.0
-    regularization: float = 1e-3
-    strategies: tuple[str, ...] = ("random", "bald_heatmap", "box_bald", "disagreement")
-    reduction: str = "max"
-    q: float = 0.9
-    score_threshold: float = 0.3
-    max_detections: int = 20
-    iou_threshold: float = 0.5
-    box_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    target_classes: tuple[int, ...] = ()
-    target_strength: float = 1.0
-    initial_images: int = 100
-    acquisition_images: int = 100
-    cycles: int = 5
-    epochs: int | None = 30
-    steps: int | None = None
-    min_steps: int = 200
-    hflip: bool = True
-    curve_every: int = 0
-    curve_cycles: tuple[int, ...] | None = None
-    batch_size: int = 16
-    learning_rate: float = 2e-3
-    weight_decay: float = 0.0
-    seeds: tuple[int, ...] = (0, 1, 2)
-    chunk_size: int = 32
-    quiet: bool = False
-    oracle: str = "dataset"
+    task: str = setting("detection", help="detection: object detection with a CenterNet, an image is the unit")
+    dataset: str = setting("road_scenes", help="detection set: road_scenes (procedural, offline)")
+    num_train: int = setting(2000, minimum=1, help="pool images generated")
+    num_test: int = setting(500, minimum=1, help="test images generated")
+    image_size: tuple[int, int] = setting((96, 128), minimum=16, help="image height and width, e.g. 96 128")
+    data_seed: int = setting(0, minimum=0, maximum=MAX_SEED,
+                help="seed of the generated images (the same for every run)")
+    night_fraction: float = setting(0.3, minimum=0, maximum=1, help="fraction of night scenes in the generated images")
+    model: str = setting("centernet", help="bal.models detector: centernet")
+    model_kwargs: dict = setting(default_factory=dict,
+                help="CenterNet options, e.g. {\"widths\": [16, 32, 64], \"head_width\": 32, \"dropout_rate\": 0.1}")
+    posterior: str = setting("mc_dropout",
+                help="deterministic, mc_dropout, variational (Bayesian heads), ensemble, regularized_ensemble")
+    num_samples: int = setting(8, minimum=1, help="posterior samples S used to score the pool and evaluate")
+    num_members: int | None = setting(None, minimum=1,
+                help="ensemble size (default 5 for ensemble, 8 for regularized_ensemble)")
+    estimator: str = setting("reparam", help="variational gradient estimator: reparam, local_reparam, flipout")
+    kl_weight: float = setting(1.0, minimum=0,
+                help="variational: weight of the KL of the Bayesian heads (1 = the ELBO)")
+    regularization: float = setting(1e-3, minimum=0, help="beta of the regularized ensemble (DPE) penalty")
+    strategies: tuple[str, ...] = setting(("random", "bald_heatmap", "box_bald", "disagreement"), nonempty=True, unique=True,
+                help="random, <score>_heatmap, box_bald/_localisation/_miss/_total, disagreement; +_targeted")
+    reduction: str = setting("max",
+                help="cell or box scores to an image score: max, top_mean, sum (heatmap also mean, quantile)")
+    q: float = setting(0.9, minimum=0, maximum=1, help="level of the top_mean / quantile reductions, in [0, 1]")
+    score_threshold: float = setting(0.3, minimum=0, maximum=1,
+                help="detections at least this confident enter box scores and disagreement")
+    max_detections: int = setting(20, minimum=1,
+                help="detections decoded per image and sample (top-k peaks) for acquisition")
+    iou_threshold: float = setting(0.5, above=0, maximum=1,
+                help="IoU at which boxes match (box clusters, disagreement)")
+    box_weights: tuple[float, float, float] = setting((1.0, 1.0, 1.0), minimum=0,
+                help="weights of bald, localisation and miss in box_total")
+    target_classes: tuple[int, ...] = setting((), minimum=0, unique=True,
+                help="class ids the _targeted strategies weight by (road scenes: 1 pedestrian, 2 cyclist)")
+    target_strength: float = setting(1.0, minimum=0, maximum=1,
+                help="how strongly _targeted strategies weight, in [0, 1]")
+    initial_images: int = setting(100, minimum=1, help="labeled images at the start (random per seed)")
+    acquisition_images: int = setting(100, minimum=1, help="images labeled per cycle")
+    cycles: int = setting(5, minimum=0, help="number of acquisition cycles")
+    epochs: int | None = setting(30, minimum=1,
+                help="training epochs per cycle (an epoch is ceil(labeled images / batch_size) steps); or steps")
+    steps: int | None = setting(None, minimum=1, help="Adam steps per cycle instead of epochs")
+    min_steps: int = setting(200, minimum=0,
+                help="train at least this many steps per cycle (whole epochs), for small labeled sets")
+    hflip: bool = setting(True, help="also train on the mirror image of every labeled image (its boxes mirrored)")
+    curve_every: int = setting(0, minimum=0,
+                help="record test AP every this many epochs of a cycle's training (0: off) -- mAP against epochs")
+    curve_cycles: tuple[int, ...] | None = setting(None,
+                help="cycles whose training curve is recorded (-1: the last; default: all)")
+    batch_size: int = setting(16, minimum=1, help="training minibatch size (images)")
+    learning_rate: float = setting(2e-3, above=0, help="Adam(W) learning rate")
+    weight_decay: float = setting(0.0, minimum=0, help="AdamW weight decay")
+    seeds: tuple[int, ...] = setting((0, 1, 2), minimum=0, maximum=MAX_SEED, nonempty=True, unique=True,
+                help="one run per seed and strategy")
+    chunk_size: int = setting(32, minimum=1, help="images per prediction chunk")
+    quiet: bool = setting(False, help="no progress display")
+    oracle: str = setting("dataset", choices=ORACLES,
+                help="who labels acquisitions: dataset (its boxes) or human (pause; bal queries export / labels import)")
 
-    def __post_init__(self):
-        self.check_types()
-        if self.task != self.TASK:
-            raise ValueError(f"task must be {self.TASK!r} for these settings; got {self.task!r}")
-        self.check_seeds()
-        if self.oracle not in ORACLES:
-            raise ValueError(f"oracle must be one of {', '.join(ORACLES)}; got {self.oracle!r}")
+    def validate(self):
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown detection dataset {self.dataset!r}; built in: {list(DATASETS)}")
         if self.posterior not in FAMILIES:
             raise ValueError(f"unknown posterior family {self.posterior!r}; valid: {', '.join(FAMILIES)}")
         if self.model != "centernet":
             raise ValueError(f"unknown detection model {self.model!r}; built in: ['centernet']")
-        if not self.strategies:
-            raise ValueError("strategies is empty: name at least one strategy (e.g. 'random', 'box_bald')")
-        if len(set(self.strategies)) != len(self.strategies):
-            raise ValueError(f"strategies lists a name twice: {list(self.strategies)}")
         parsed = [parse_strategy(s) for s in self.strategies]
         if any(p.targeted for p in parsed) and not self.target_classes:
             raise ValueError("a '_targeted' strategy needs target_classes (e.g. [1, 2] for pedestrian, cyclist)")
-        if len(set(self.target_classes)) != len(self.target_classes) or any(c < 0 for c in self.target_classes):
-            raise ValueError(f"target_classes must be distinct class ids >= 0; got {list(self.target_classes)}")
         if self.reduction not in REDUCTIONS:
             raise ValueError(f"unknown reduction {self.reduction!r}; valid reductions: {list(REDUCTIONS)}")
-        if self.num_members is not None and self.num_members < 1:
-            raise ValueError(f"num_members must be >= 1; got {self.num_members}")
-        if self.num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1; got {self.num_samples}")
         needs = [p.name for p in parsed if p.kind == "box" or (p.kind == "heatmap" and p.score in SAMPLE_SCORES)]
         if needs and self.posterior_samples < 2:
             raise ValueError(f"strategies {needs} measure disagreement between posterior samples, but this "
@@ -239,36 +197,13 @@ class DetectionConfig(Config):
         if box_like and self.reduction not in BOX_REDUCTIONS:
             raise ValueError(f"reduction {self.reduction!r} does not apply to box strategies {box_like}; use one "
                              f"of {list(BOX_REDUCTIONS)}")
-        for name, lo, hi in (("q", 0.0, 1.0), ("target_strength", 0.0, 1.0), ("night_fraction", 0.0, 1.0),
-                             ("score_threshold", 0.0, 1.0)):
-            if not lo <= getattr(self, name) <= hi:
-                raise ValueError(f"{name} must lie in [{lo}, {hi}]; got {getattr(self, name)}")
-        if not 0.0 < self.iou_threshold <= 1.0:
-            raise ValueError(f"iou_threshold must lie in (0, 1]; got {self.iou_threshold}")
-        if any(w < 0 for w in self.box_weights):
-            raise ValueError(f"box_weights must be >= 0; got {list(self.box_weights)}")
-        if len(self.image_size) != 2 or min(self.image_size) < 16:
-            raise ValueError(f"image_size must be (H, W) with both >= 16; got {list(self.image_size)}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0; got {self.learning_rate}")
-        for name in ("weight_decay", "kl_weight", "regularization"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
         if (self.epochs is None) == (self.steps is None):
             raise ValueError("give exactly one of epochs and steps (the training budget of a cycle)")
-        for name in ("num_train", "num_test", "num_samples", "batch_size", "chunk_size", "initial_images",
-                     "acquisition_images", "max_detections", "epochs", "steps"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1; got {value}")
         if self.curve_cycles is not None:
             bad = [c for c in self.curve_cycles if not -(self.cycles + 1) <= c <= self.cycles]
             if bad or len(set(self.curve_cycle_numbers)) != len(self.curve_cycles):
                 raise ValueError(f"curve_cycles must be distinct cycles in [0, cycles={self.cycles}] (or from the end: "
                                  f"-1 is the last); got {list(self.curve_cycles)}")
-        for name in ("cycles", "min_steps", "curve_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
         if self.initial_images > self.num_train:
             raise ValueError(f"initial_images={self.initial_images} is larger than the pool ({self.num_train} images)")
         needed = self.initial_images + self.cycles * self.acquisition_images
@@ -307,3 +242,7 @@ class DetectionConfig(Config):
     @property
     def parsed_strategies(self) -> tuple[Strategy, ...]:
         return tuple(parse_strategy(s) for s in self.strategies)
+
+
+#: one line per setting, for ``bal run --help``
+HELP = help_of(DetectionConfig)
