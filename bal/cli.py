@@ -134,25 +134,13 @@ def _cmd_run(args) -> int:
     return 0
 
 
-def _stopping_text(run_dir, records) -> str:
-    """Where the stopping criteria would have stopped each run (runs with a stop set)."""
-    import pathlib
-
-    from bal.active.results import RunDirectory
-    from bal.active.stopping import format_stopping
-
-    run_dir = pathlib.Path(run_dir)
-    config = RunDirectory(run_dir).read_config() if (run_dir / "config.json").exists() else None
-    return format_stopping(records, config)
-
-
 def _cmd_summary(args) -> int:
     from bal.active.results import read_records
-    from bal.report import format_summary, summarize
+    from bal.report import format_summary, stopping_text, summarize
 
     records = read_records(args.run_dir)
     print(format_summary(summarize(records, args.thresholds, metric=args.metric)))
-    stops = _stopping_text(args.run_dir, records)
+    stops = stopping_text(args.run_dir, records)
     if stops:
         print("\n" + stops)
     if args.write:
@@ -167,7 +155,7 @@ def _cmd_summary(args) -> int:
 
 def _cmd_plot(args) -> int:
     if args.cycles:  # the talk's per-cycle bars
-        from bal.report_cycles import plot_cycle_bars
+        from bal.report.cycles import plot_cycle_bars
 
         print(plot_cycle_bars(args.run_dir, args.cycles, args.out, metric=args.metric or "accuracy"))
         return 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bal.cli import main
-from bal.report_cycles import cycle_table, format_cycle_table, plot_cycle_bars
+from bal.report.cycles import cycle_table, format_cycle_table, plot_cycle_bars
 
 
 def records():

@@ -75,8 +75,15 @@ RUN = dict(dataset="digits", model="mlp", num_samples=4, seeds=(1,), cycles=7, e
 
 
 @pytest.fixture(scope="module")
-def unstopped(tmp_path_factory):
-    return run(ExperimentConfig(**RUN), tmp_path_factory.mktemp("unstopped"))
+def unstopped_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("unstopped")
+    run(ExperimentConfig(**RUN), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def unstopped(unstopped_dir):
+    return RunDirectory(unstopped_dir).records()
 
 
 def test_recorded_kappa_is_the_kappa_of_consecutive_predictions(unstopped):
@@ -109,3 +116,15 @@ def test_a_run_stops_where_the_criterion_says_and_resumes_exactly(unstopped, tmp
     again = run(stopping, tmp_path / "resumed", resume=True)
     assert [(r["cycle"], r["acquired"], r.get("stopped_by")) for r in again] == \
         [(r["cycle"], r["acquired"], r.get("stopped_by")) for r in stopped]
+
+
+def test_bal_summary_shows_where_each_criterion_would_stop(unstopped_dir, unstopped, capsys):
+    from bal.cli import main
+
+    assert main(["summary", str(unstopped_dir), "--write"]) == 0
+    out = capsys.readouterr().out
+    where = would_stop(unstopped, kappa_threshold=0.99, window=3)["kappa"]
+    row = [line for line in out.splitlines() if line.startswith("| bald | 1 | kappa |")]
+    assert "kappa >= 0.99 over 3 cycles" in out and len(row) == 1
+    assert ("not before the end" in row[0]) == (where is None)
+    assert "| bald | 1 | kappa |" in (unstopped_dir / "summary.md").read_text()
