@@ -293,3 +293,20 @@ def test_records_without_num_labels_count_with_the_tasks_own_key(tmp_path):
     assert label_key(det) == "num_labeled_boxes" and label_unit(det) == "boxes"
     with pytest.raises(ValueError, match="no label count"):
         label_key([{"strategy": "bald", "seed": 0, "cycle": 0, "accuracy": 0.5}])
+
+
+def test_default_thresholds_follow_the_metric():
+    from bal.report import default_thresholds
+
+    def rec(strategy, seed, cycle, **metrics):
+        return {"task": "detection", "strategy": strategy, "seed": seed, "cycle": cycle,
+                "num_labeled_images": 100 * (cycle + 1), **metrics}
+
+    detection = [rec("random", s, c, map=0.1 * (c + 1) + 0.01 * s) for s in (0, 1) for c in range(3)]
+    detection += [rec("box_bald", 0, c, map=0.12 * (c + 1)) for c in range(3)]
+    # random's final mAP: mean of 0.30 and 0.31
+    assert default_thresholds(detection) == (round(0.9 * 0.305, 4), 0.305)
+    rows = summarize(detection)
+    assert list(rows[0]["labels_to"]) == [round(0.9 * 0.305, 4), 0.305]
+    assert default_thresholds([{**r, "task": "classification", "accuracy": 0.5} for r in detection]) == (0.9, 0.95)
+    assert default_thresholds(detection, "map", baseline="none") == (round(0.9 * 0.36, 4), 0.36)

@@ -35,11 +35,11 @@ from bal.report.detection import (compare_detection, detection_class, format_det
                                   training_curves)
 from bal.report.records import (ANNOTATION_KEY, ANNOTATION_PLOT, default_metric, label_key, label_unit,
                                 record_task)
-from bal.report.summary import format_summary, labels_to_reach, learning_curve_auc, summarize
+from bal.report.summary import default_thresholds, format_summary, labels_to_reach, learning_curve_auc, summarize
 from bal.report.write import stopping_text, write_report
 
 __all__ = ["default_metric", "record_task", "label_key", "label_unit", "labels_to_reach", "learning_curve_auc",
            "summarize", "format_summary", "plot_learning_curves", "annotation_timed", "plot_annotation_curves",
            "write_report", "ANNOTATION_KEY", "ANNOTATION_PLOT", "detection_class", "training_curves",
            "plot_detection", "compare_detection", "format_detection_comparison", "cycle_table",
-           "format_cycle_table", "plot_cycle_bars", "stopping_text"]
+           "format_cycle_table", "plot_cycle_bars", "stopping_text", "default_thresholds"]

@@ -115,9 +115,31 @@ def _savings(mine: dict, base: dict, strategy: str, baseline: str) -> dict:
     return {**out, "fraction": None, "relation": None, "reason": "; ".join(who)}
 
 
-def summarize(records: list[dict], thresholds=(0.90, 0.95), metric: str | None = None, *,
+def default_thresholds(records: list[dict], metric: str | None = None, *, baseline: str = "random") -> tuple:
+    """The thresholds a summary uses when none are given: 90 % and 95 % accuracy for
+    classification; for other metrics (mIoU, mAP), whose attainable level depends on the data,
+    90 % and 100 % of the baseline's final metric (mean over its seeds; without a baseline, of
+    the best strategy's), so "labels to" reads as labels to match random."""
+    metric = metric or default_metric(records)
+    if metric == "accuracy":
+        return (0.90, 0.95)
+    finals: dict[str, list[float]] = {}
+    for (strategy, _), run in runs(records).items():
+        if metric in run[-1]:
+            finals.setdefault(strategy, []).append(float(run[-1][metric]))
+    if not finals:
+        raise ValueError(f"no record holds {metric!r}: give thresholds")
+    means = {s: float(np.mean(v)) for s, v in finals.items()}
+    level = means.get(baseline, max(means.values()) if _higher_is_better(metric) else min(means.values()))
+    return (round(0.9 * level, 4), round(level, 4)) if _higher_is_better(metric) else (round(level / 0.9, 4),
+                                                                                       round(level, 4))
+
+
+def summarize(records: list[dict], thresholds=None, metric: str | None = None, *,
               baseline: str = "random") -> list[dict]:
     """One row per strategy: labels to each threshold, AUC, final metric, and the comparison with ``baseline``.
+
+    ``thresholds=None``: :func:`default_thresholds`.
 
     Conventions:
 
@@ -162,7 +184,6 @@ def summarize(records: list[dict], thresholds=(0.90, 0.95), metric: str | None =
     ``metric`` defaults to :func:`default_metric`; thresholds of percentage
     metrics (accuracy, mIoU, mAP) are fractions (0.9 = 90 %).
     """
-    thresholds = tuple(float(t) for t in thresholds)
     task = record_task(records)
     metric = metric or default_metric(records)
     missing = [r for r in records if metric not in r]
@@ -170,6 +191,9 @@ def summarize(records: list[dict], thresholds=(0.90, 0.95), metric: str | None =
         have = sorted(k for k, v in missing[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool))
         raise ValueError(f"record of {missing[0].get('strategy')!r} seed {missing[0].get('seed')} cycle "
                          f"{missing[0].get('cycle')} has no metric {metric!r}; numeric keys: {', '.join(have)}")
+    if thresholds is None:
+        thresholds = default_thresholds(records, metric, baseline=baseline)
+    thresholds = tuple(float(t) for t in thresholds)
     if metric in FRACTION_METRICS and any(t > 1 for t in thresholds):
         raise ValueError(f"thresholds of {metric} are fractions (0.9 = 90 %); got {list(thresholds)}")
     higher = _higher_is_better(metric)

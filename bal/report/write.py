@@ -20,7 +20,7 @@ def stopping_text(run_dir, records: list[dict]) -> str:
     return format_stopping(records, config)
 
 
-def write_report(run_dir, thresholds=(0.90, 0.95), *, metric: str | None = None,
+def write_report(run_dir, thresholds=None, *, metric: str | None = None,
                  title: str | None = None) -> tuple[pathlib.Path, pathlib.Path]:
     """Write ``summary.md`` (the :func:`format_summary` text and the machine the
     records came from) and ``learning_curves.png`` into ``run_dir``; returns both paths.
