@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import io
 import json
+import subprocess
 import sys
 import time
 
@@ -33,22 +34,15 @@ import numpy as np
 
 from bal.runtime import relaunch_with_huge_pages
 from benchmarks.harness import environment, measure
+from benchmarks.peers import torch_alone
 
 
 def _torch_setup():
-    import torch
-
-    torch.set_num_threads(2 if torch.get_num_threads() >= 2 else 1)
-    torch.manual_seed(0)
-    return torch
+    return torch_alone.setup()
 
 
 def _gal_cnn_torch(torch, num_classes=10):
-    nn = torch.nn
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 4), nn.ReLU(), nn.Conv2d(32, 32, 4), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
-        nn.Flatten(), nn.Linear(32 * 11 * 11, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, num_classes),
-    )
+    return torch_alone.gal_cnn(torch, num_classes)
 
 
 def pool_scoring_vs_baal(n: int, num_samples: int, k: int = 10, repeats: int = 5, peer_repeats: int = 3) -> dict:
@@ -138,7 +132,20 @@ def batchbald_vs_redux(n: int, num_samples: int, batch: int = 10, repeats: int =
                    bal_indices=bal_idx, peer_indices=[int(i) for i in peer_idx])
 
 
-def train_step_vs_torch(batch_size: int = 64, steps: int = 20, repeats: int = 5) -> dict:
+def _standalone(model: str, batch_size: int, steps: int, repeats: int) -> dict | None:
+    """The PyTorch loop timed in a process of its own (no JAX loaded): :mod:`torch_alone`."""
+    cmd = [sys.executable, "-m", "benchmarks.peers.torch_alone", "--model", model, "--batch-size", str(batch_size),
+           "--steps", str(steps), "--repeats", str(repeats)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"peers: standalone PyTorch failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def train_step_vs_torch(batch_size: int = 64, steps: int = 20, repeats: int = 5, model: str = "gal_cnn") -> dict:
+    """One epoch of ``steps`` Adam steps, bal (``fit``) against a plain PyTorch loop, PyTorch timed both in
+    this process and alone (issue 20: compare against the faster)."""
     torch = _torch_setup()
     import jax
     import jax.numpy as jnp
@@ -146,27 +153,13 @@ def train_step_vs_torch(batch_size: int = 64, steps: int = 20, repeats: int = 5)
     from bal import posteriors
     from bal.train import fit
 
+    peer = torch_alone.epoch_timer(torch, model, batch_size, steps)
+    shape = torch_alone.MODELS[model][1]
     n = batch_size * steps
     rng = np.random.default_rng(0)
-    x = rng.random((n, 28, 28, 1), dtype=np.float32)
+    x = rng.random((n, shape[1], shape[2], shape[0]), dtype=np.float32)  # NHWC for bal
     y = rng.integers(0, 10, n).astype(np.int32)
-    model = _gal_cnn_torch(torch)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-    xt, yt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(y.astype(np.int64))
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def peer():  # one epoch, shuffled minibatches, as a plain PyTorch loop does
-        model.train()
-        perm = torch.randperm(n)
-        for s in range(steps):
-            idx = perm[s * batch_size:(s + 1) * batch_size]
-            opt.zero_grad()
-            loss = loss_fn(model(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-        return float(loss.detach())
-
-    post = posteriors.build("deterministic", "gal_cnn", 10)  # dropout is on in training, as in torch
+    post = posteriors.build("deterministic", model, 10)  # dropout / GroupNorm in training mode, as in torch
     variables = post.init(jax.random.key(0), jnp.asarray(x[:2]))
 
     def ours():
@@ -175,10 +168,15 @@ def train_step_vs_torch(batch_size: int = 64, steps: int = 20, repeats: int = 5)
 
     t_peer = measure(peer, repeats=repeats)
     t_bal = measure(ours, repeats=repeats)
-    return _result("train_step_vs_torch", {"model": "gal_cnn", "batch_size": batch_size, "steps": steps,
-                                           "optimizer": "adam"}, t_bal, t_peer, "torch",
-                   bal_ms_per_step=1e3 * t_bal["median_seconds"] / steps,
-                   peer_ms_per_step=1e3 * t_peer["median_seconds"] / steps)
+    alone = _standalone(model, batch_size, steps, repeats)
+    in_process_ms = 1e3 * t_peer["median_seconds"] / steps
+    alone_ms = alone["ms_per_step"] if alone else None
+    fastest = min(in_process_ms, alone_ms) if alone_ms else in_process_ms
+    bal_ms = 1e3 * t_bal["median_seconds"] / steps
+    return _result(f"train_step_vs_torch{'' if model == 'gal_cnn' else '_' + model}",
+                   {"model": model, "batch_size": batch_size, "steps": steps, "optimizer": "adam"},
+                   t_bal, t_peer, "torch", bal_ms_per_step=bal_ms, peer_ms_per_step=in_process_ms,
+                   peer_alone_ms_per_step=alone_ms, ratio_vs_fastest_peer=fastest / bal_ms)
 
 
 def _result(case, params, t_bal, t_peer, peer, **extra) -> dict:
@@ -211,9 +209,11 @@ def main(argv=None) -> int:
         return 2
     if args.quick:
         jobs = [lambda: pool_scoring_vs_baal(2_000, 20, repeats=3, peer_repeats=1), lambda: batchbald_vs_redux(1_000, 20, repeats=3, peer_repeats=1),
-                lambda: train_step_vs_torch(steps=10, repeats=3)]
+                lambda: train_step_vs_torch(steps=10, repeats=3),
+                lambda: train_step_vs_torch(steps=3, repeats=2, model="resnet18")]
     else:
         jobs = [lambda: pool_scoring_vs_baal(10_000, 20), lambda: train_step_vs_torch(),
+                lambda: train_step_vs_torch(steps=10, repeats=3, model="resnet18"),
                 lambda: batchbald_vs_redux(1_000, 20, peer_repeats=3)]
         if args.big_batchbald:
             jobs.append(lambda: batchbald_vs_redux(10_000, 20, repeats=5, peer_repeats=1))
