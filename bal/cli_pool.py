@@ -1,13 +1,16 @@
 """The pool commands of the ``bal`` command line (:mod:`bal.pools`).
 
-    bal pool pack SOURCE OUT [--split train] [--shard-size 65536] [--format npy|array_record|both|auto]
-                             [--size H W] [--mode L|RGB] [--workers 4] [--data-dir DIR] [--overwrite]
+    bal pool pack SOURCE OUT [--split train] [--test-split test] [--shard-size 65536]
+                             [--format npy|array_record|both|auto] [--size H W] [--mode L|RGB] [--workers 4]
+                             [--data-dir DIR] [--overwrite]
     bal pool score POOL --checkpoint CKPT --model gal_cnn --posterior mc_dropout --num-classes 10
                         [-k 100] [--strategy bald] [--num-samples 20] [--out topk.json]
                         [--state FILE] [--distributed [--coordinator HOST:PORT --num-processes N --process-id I]]
 
 ``pack`` writes a ``bal.data`` dataset (``digits``, ``mnist``, ...) or a folder
-of PNG / JPEG images as ``.npy`` (and ArrayRecord) shards with a JSON index.
+of PNG / JPEG images as ``.npy`` (and ArrayRecord) shards with a JSON index;
+a dataset keeps its labels and classes, and its test split goes into
+``OUT/test``, so ``bal run`` can use the folder (``dataset = "pool:OUT"``).
 ``score`` restores a posterior's variables from a :mod:`bal.checkpoint`
 (orbax) checkpoint — of the variables, or of ``{"variables": ...}`` — scores
 the pool (a packed pool or an image folder) with a pointwise strategy, and
@@ -49,8 +52,10 @@ def _cmd_pack(args) -> int:
     source = pathlib.Path(args.source)
     options = dict(shard_size=args.shard_size, format=args.format, overwrite=args.overwrite)
     t0 = time.perf_counter()
+    test_split = None if args.test_split == "none" else args.test_split
     if args.source in data.names():
-        index = pack_dataset(args.source, args.out, split=args.split, data_dir=args.data_dir, **options)
+        index = pack_dataset(args.source, args.out, split=args.split, test_split=test_split, data_dir=args.data_dir,
+                             **options)
     elif source.is_dir():
         index = pack_images(source, args.out, **_image_options(args), **options)
     else:
@@ -60,6 +65,9 @@ def _cmd_pack(args) -> int:
     formats = sorted({f for s in meta["shards"] for f in ("npy", "array_record") if f in s})
     print(f"packed {meta['num_items']} items of {tuple(meta['item_shape'])} {meta['dtype']} into "
           f"{len(meta['shards'])} shards ({', '.join(formats)}) in {time.perf_counter() - t0:.1f} s: {index}")
+    if meta.get("test"):
+        test = json.loads((index.parent / meta["test"] / index.name).read_text())
+        print(f"packed the test split: {test['num_items']} items: {index.parent / meta['test'] / index.name}")
     return 0
 
 
@@ -128,6 +136,9 @@ def _add_pack(sub) -> None:
     p.add_argument("source", help="a dataset name (bal datasets) or a folder of images")
     p.add_argument("out", help="the pool folder to write")
     p.add_argument("--split", default="train", help="dataset split (default: train)")
+    p.add_argument("--test-split", default="test",
+                   help="datasets: the split packed into OUT/test for `bal run` on the pool (default: test; "
+                        "none: skip)")
     p.add_argument("--data-dir", default=None, help="data directory (default: $BAL_DATA_DIR or cache)")
     p.add_argument("--shard-size", type=_positive_int, default=65536, help="rows per shard (default: 65536)")
     p.add_argument("--format", choices=("npy", "array_record", "both", "auto"), default="auto",

@@ -10,11 +10,11 @@ order of the floating-point sums).
 
 Under ``jax.distributed`` (:func:`bal.pools.initialize`) the mesh spans the
 devices of every process and ``fit`` is a collective: every process calls it
-with the same arguments (the whole labeled set, or a lazy view of it, e.g. a
-:class:`bal.pools.PoolArray`), and each process places only the rows that
-live on its own devices (:func:`shard_rows` reads them through
-``jax.make_array_from_callback``). Every process gets the same trained
-variables, as local arrays (:func:`to_local`).
+with the same arguments (the whole labeled set ``[N, ...]``, checked on every
+host), and each process places on its devices only the rows that live there
+(:func:`shard_rows`, through ``jax.make_array_from_callback``), so each holds
+its slice of every batch. Every process gets the same trained variables, as
+local arrays (:func:`to_local`).
 
 Which devices by default (:func:`default_mesh`): every device of every
 process when there are several processes, or several accelerators (GPUs,
@@ -30,7 +30,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["AXIS", "data_mesh", "default_mesh", "replicate", "shard_rows", "to_local", "is_multiprocess"]
+__all__ = ["AXIS", "data_mesh", "default_mesh", "check_mesh", "replicate", "shard_rows", "to_local"]
 
 #: the name of the mesh axis the batch is split over
 AXIS = "data"
@@ -60,11 +60,6 @@ def check_mesh(mesh) -> Mesh:
     return mesh
 
 
-def is_multiprocess(mesh: Mesh) -> bool:
-    """Whether ``mesh`` holds devices of other processes."""
-    return any(d.process_index != jax.process_index() for d in mesh.devices.flat)
-
-
 def _global(host: np.ndarray, sharding: NamedSharding) -> jax.Array:
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
@@ -88,7 +83,7 @@ def replicate(tree, mesh: Mesh):
 
 
 def shard_rows(array, mesh: Mesh, axis: int = 0) -> jax.Array:
-    """``array`` split by rows along ``axis`` over the mesh axis ``"data"``.
+    """``array [..., N, ...]`` split by rows along ``axis`` (``N``) over the mesh axis ``"data"``.
 
     Each process reads only the rows of its own devices (``array`` may be a
     ``np.memmap`` or any array-like that numpy indexing reads lazily). The
@@ -107,7 +102,9 @@ def to_local(tree):
     """Replicated arrays spanning several processes as arrays on one local device (others unchanged).
 
     What ``fit`` returns under ``jax.distributed``, so that the variables can go
-    straight to :func:`bal.predict.predict` (local devices) or a checkpoint.
+    straight to :func:`bal.predict.predict` (local devices). To save them with
+    :func:`bal.checkpoint.save` under ``jax.distributed`` (orbax saves
+    collectively), call it in every process with ``jax.tree.map(np.asarray, variables)``.
     """
     def leaf(a):
         if isinstance(a, jax.Array) and not a.is_fully_addressable:

@@ -42,7 +42,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
 from jax.sharding import NamedSharding, PartitionSpec
 
 from bal import parallel

@@ -80,7 +80,7 @@ class ExperimentConfig(Config):
     task: str = setting("classification", help="classification (the default), segmentation or detection; "
                         "each task has its own settings")
     dataset: str = setting("digits", help="bal.data name: digits (bundled), mnist, fashion_mnist, cifar10, "
-                           "cifar100 ...")
+                           "cifar100 ...; or pool:PATH, a pool packed by bal pool pack")
     data_dir: str | None = setting(None, help="directory of the dataset files; unset: $BAL_DATA_DIR, else the cache")
     repeat: int = setting(1, minimum=1, help="copies of every training image in the pool (Repeated MNIST uses 3)")
     repeat_noise: float = setting(0.1, minimum=0, help="std of the Gaussian noise added to each copy, inputs in "

@@ -19,6 +19,9 @@
     clusters = pools.fit_clusters(posterior, variables, source, key, num_clusters=500)   # once
     pools.cluster_margin_pool(posterior, variables, source, key, 10_000, clusters)       # every cycle
 
+    # the active-learning loop on a packed dataset: bal run with dataset = "pool:pools/mnist"
+    ds = pools.open_labeled("pools/mnist")                  # train_x / test_x: lazy PoolArray views
+
 Modules: :mod:`~bal.pools.sources` (the pool interface, arrays, subsets),
 :mod:`~bal.pools.shards` (``.npy`` shards memory-mapped, ArrayRecord through
 Grain), :mod:`~bal.pools.images` (image folders, threaded decoding),
@@ -27,8 +30,10 @@ mergeable running top-k), :mod:`~bal.pools.score` (streamed, resumable
 scoring), :mod:`~bal.pools.distributed` (``jax.distributed``; how to launch
 under Slurm and on multi-GPU machines), :mod:`~bal.pools.cluster_margin`
 (Citovsky et al. 2021), :mod:`~bal.pools.prefilter` (top-M, then BatchBALD /
-BADGE / core-set). Command line: ``bal pool pack`` / ``bal pool score``
-(or ``python -m bal.pools ...``).
+BADGE / core-set), :mod:`~bal.pools.view` (a pool as a lazy array; packed
+datasets for the loop). Data-parallel training is :mod:`bal.parallel`.
+Command line: ``bal pool pack`` / ``bal pool score`` (or ``python -m
+bal.pools ...``).
 """
 
 from bal.pools.cluster_margin import Clusters, cluster_margin, fit_clusters, hac, kmeans, margins
@@ -41,6 +46,7 @@ from bal.pools.images import ImageFolder
 from bal.pools.shards import ArrayRecordShards, NpyShards, array_record_available
 from bal.pools.sources import ArraySource, PoolSource, Subset, open_pool
 from bal.pools.topk import RunningTopK, TopKResult, merge_results
+from bal.pools.view import LabeledPool, PoolArray, open_labeled
 
 __all__ = [
     "PoolSource", "ArraySource", "NpyShards", "ArrayRecordShards", "ImageFolder", "Subset", "open_pool",
@@ -51,4 +57,5 @@ __all__ = [
     "initialize", "process_range", "gather_top_k", "score_distributed", "score",
     "Clusters", "fit_clusters", "hac", "kmeans", "margins", "cluster_margin", "cluster_margin_pool",
     "prefilter", "prefilter_pool",
+    "PoolArray", "LabeledPool", "open_labeled",
 ]

@@ -7,12 +7,18 @@ A packed pool is a folder::
     shard-00000.array_record   the same rows, one record per row (with --format array_record|both)
     shard-00000.names.txt      one name per row (image folders: the relative file paths)
     labels.npy                 int32 [N] labels (datasets only)
+    test/                      datasets: the test split, itself a packed pool with labels
 
 ``pool.json``::
 
     {"format": "bal.pool", "version": 1, "num_items": N, "dtype": "uint8",
      "item_shape": [28, 28, 1], "name_prefix": "mnist/train/", "source": "...",
-     "shards": [{"size": 65536, "npy": "shard-00000.npy", "array_record": "...", "names": "..."}, ...]}
+     "shards": [{"size": 65536, "npy": "shard-00000.npy", "array_record": "...", "names": "..."}, ...],
+     "labels": "labels.npy", "num_classes": 10, "class_names": ["0", ...], "test": "test"}
+
+A dataset packed with its labels, classes and test split is what the
+active-learning loop reads as ``dataset = "pool:PATH"``
+(:func:`bal.pools.view.open_labeled`).
 
 Rows are streamed from the source ``chunk`` rows at a time and written with
 plain file writes, so packing a pool of any size keeps memory flat. Pixels stay
@@ -64,7 +70,8 @@ def _fsync_dir(path: pathlib.Path) -> None:
 
 def pack(source: PoolSource, out, *, shard_size: int = DEFAULT_SHARD_SIZE, format: str = "npy",
          name_prefix: str | None = None, with_names: bool | None = None, labels=None,
-         description: str = "", overwrite: bool = False, chunk: int = 4096) -> pathlib.Path:
+         num_classes: int | None = None, class_names=None, description: str = "", overwrite: bool = False,
+         chunk: int = 4096) -> pathlib.Path:
     """Write ``source`` into shards under the folder ``out``; returns the index path.
 
     Args:
@@ -75,6 +82,7 @@ def pack(source: PoolSource, out, *, shard_size: int = DEFAULT_SHARD_SIZE, forma
       name_prefix: row names are ``prefix + index`` (no names files).
       with_names: write the source's names per shard (default: for image folders).
       labels: optional ``int [N]`` labels, written as ``labels.npy``.
+      num_classes, class_names: the classes of the labels (recorded in the index).
       overwrite: replace an existing pool in ``out``.
     """
     for name, v in (("shard_size", shard_size), ("chunk", chunk)):
@@ -97,6 +105,17 @@ def pack(source: PoolSource, out, *, shard_size: int = DEFAULT_SHARD_SIZE, forma
         labels = np.asarray(labels)
         if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
             raise ValueError(f"labels must be integers of shape [{n}]; got {labels.dtype} {labels.shape}")
+    if num_classes is not None:
+        if labels is None:
+            raise ValueError("num_classes describes labels; pass the labels too")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+            raise ValueError(f"num_classes must be an integer >= 1; got {num_classes!r}")
+        if n and (labels.min() < 0 or labels.max() >= num_classes):
+            raise ValueError(f"labels must lie in [0, {num_classes}); got values in [{labels.min()}, {labels.max()}]")
+    if class_names is not None:
+        class_names = [str(c) for c in class_names]
+        if num_classes is None or len(class_names) != num_classes:
+            raise ValueError(f"{len(class_names)} class_names for num_classes={num_classes}")
     with_names = isinstance(source, ImageFolder) if with_names is None else bool(with_names)
     dtype, item_shape = np.dtype(source.dtype), tuple(source.item_shape)
     shards = []
@@ -149,24 +168,46 @@ def pack(source: PoolSource, out, *, shard_size: int = DEFAULT_SHARD_SIZE, forma
     if labels is not None:
         np.save(out / "labels.npy", labels.astype(np.int32))
         index["labels"] = "labels.npy"
-    tmp = out / f"{INDEX_FILE}.tmp"
+    if num_classes is not None:
+        index["num_classes"] = int(num_classes)
+    if class_names is not None:
+        index["class_names"] = class_names
+    _write_index(index_path, index)
+    return index_path
+
+
+def _write_index(index_path: pathlib.Path, index: dict) -> None:
+    """Write ``pool.json`` atomically (temporary file, fsync, rename)."""
+    tmp = index_path.with_name(f"{INDEX_FILE}.tmp")
     with open(tmp, "w") as f:
         json.dump(index, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, index_path)
-    _fsync_dir(out)
-    return index_path
+    _fsync_dir(index_path.parent)
 
 
-def pack_dataset(name: str, out, *, split: str = "train", data_dir=None, **options) -> pathlib.Path:
-    """Pack a :func:`bal.data.load` dataset (``digits``, ``mnist``, ...): ``uint8`` images, labels, and
-    names ``"<name>/<split>/<i>"``."""
+def pack_dataset(name: str, out, *, split: str = "train", test_split: str | None = "test", data_dir=None,
+                 **options) -> pathlib.Path:
+    """Pack a :func:`bal.data.load` dataset (``digits``, ``mnist``, ...): ``uint8`` images, labels, classes and
+    names ``"<name>/<split>/<i>"``; with ``test_split`` (unless it is ``split``), that split goes into the
+    sub-folder ``test/`` (a packed pool of its own, recorded as ``"test"`` in the index), so the loop can
+    run on the folder (``dataset = "pool:OUT"``)."""
     from bal import data
 
     ds = data.load(name, split, data_dir=data_dir)
-    return pack(ArraySource(ds.images), out, name_prefix=f"{name}/{split}/", labels=ds.labels,
-                description=f"bal.data {name} {split}", **options)
+    classes = dict(num_classes=ds.num_classes, class_names=ds.class_names)
+    index_path = pack(ArraySource(ds.images), out, name_prefix=f"{name}/{split}/", labels=ds.labels,
+                      description=f"bal.data {name} {split}", **classes, **options)
+    if test_split is not None and test_split != split:
+        test = data.load(name, test_split, data_dir=data_dir)
+        options = {k: v for k, v in options.items() if k != "overwrite"}
+        pack(ArraySource(test.images), index_path.parent / "test", name_prefix=f"{name}/{test_split}/",
+             labels=test.labels, description=f"bal.data {name} {test_split}", **classes, **options)
+        index = json.loads(index_path.read_text())
+        index["test"] = "test"
+        _write_index(index_path, index)
+    return index_path
 
 
 def pack_images(folder, out, *, size=None, mode=None, workers: int = 4, **options) -> pathlib.Path:

@@ -49,7 +49,12 @@ def unstack(tree, count: int) -> list:
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
-    """The arrays of one experiment: inputs scaled to [0, 1], ``[N, H, W, C]``."""
+    """The arrays of one experiment: inputs scaled to [0, 1], ``[N, H, W, C]``.
+
+    From a packed pool (``dataset = "pool:PATH"``) the inputs are
+    :class:`bal.pools.PoolArray` views that read rows from the shards when
+    indexed, so the pool is scored chunk by chunk without being loaded.
+    """
 
     train_x: np.ndarray
     train_y: np.ndarray
@@ -67,7 +72,23 @@ def _scale(images: np.ndarray) -> np.ndarray:
 
 
 def load_problem(config: ExperimentConfig) -> Problem:
-    """Load and scale the dataset; build Repeated-MNIST copies when ``repeat > 1``."""
+    """Load and scale the dataset; build Repeated-MNIST copies when ``repeat > 1``.
+
+    ``dataset = "pool:PATH"`` opens the packed pool folder ``PATH`` (``bal pool
+    pack mnist PATH``: labels, classes and the test split) with
+    :func:`bal.pools.view.open_labeled`: the inputs stay in the shards.
+    """
+    from bal.pools.view import POOL_PREFIX, open_labeled
+
+    if config.dataset.startswith(POOL_PREFIX):
+        path = config.dataset[len(POOL_PREFIX):]
+        if not path:
+            raise ValueError(f"dataset {config.dataset!r} names no folder: use dataset = \"pool:PATH\"")
+        if config.repeat > 1:
+            raise ValueError(f"repeat = {config.repeat} copies an in-memory dataset; pack the copies into the pool "
+                             f"instead of dataset = {config.dataset!r}")
+        packed = open_labeled(path)
+        return Problem(packed.train_x, packed.train_y, packed.test_x, packed.test_y, packed.num_classes)
     train = bdata.load(config.dataset, split="train", data_dir=config.data_dir)
     test = bdata.load(config.dataset, split="test", data_dir=config.data_dir)
     x, y = _scale(train.images), train.labels.astype(np.int32)
