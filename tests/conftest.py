@@ -47,3 +47,26 @@ def real_data():
     if path is None:
         pytest.skip("real MNIST files not found (set BAL_DATA_DIR or provide ../shared/datasets)")
     return path
+
+
+@pytest.fixture(scope="module")
+def rbg_keys():
+    """Every key of a module (the kernel's too) from the "rbg" generator: XLA:CPU compiles it in a
+    fraction of threefry's time (a CenterNet's initialisers: ~4 s against ~20 s). The loop only
+    splits and folds its keys, whatever the generator. Use with
+    ``pytestmark = pytest.mark.usefixtures("rbg_keys")``."""
+    import jax
+
+    before = jax.config.jax_default_prng_impl
+    jax.config.update("jax_default_prng_impl", "rbg")
+    yield
+    jax.config.update("jax_default_prng_impl", before)
+
+
+#: record fields that differ between two runs of the same computation
+TIMING = ("train_seconds", "acquisition_seconds")
+
+
+def strip_timing(records):
+    """Records without their timings, for comparing runs."""
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in records]

@@ -25,6 +25,7 @@ from bal.active.tasks.detection import (
 )
 from bal.detection import centernet
 from bal.predict import predict
+from tests.conftest import strip_timing
 
 # 32 x 48 images (8 x 12 output cells), a tiny CenterNet, 2 cycles of 4 images after 8
 TINY = DetectionConfig(
@@ -33,22 +34,9 @@ TINY = DetectionConfig(
     score_threshold=0.05, max_detections=10, initial_images=8, acquisition_images=4, cycles=2, epochs=None,
     steps=20, min_steps=0, batch_size=8, learning_rate=5e-3, seeds=(0,), chunk_size=8, quiet=True)
 
-TIMING = ("train_seconds", "acquisition_seconds")
 
 
-def _strip(records):
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def rbg_keys():
-    """Every key of this module (the kernel's too) from the "rbg" generator: XLA:CPU compiles it in a
-    fraction of threefry's time (a CenterNet's initialisers: ~4 s against ~20 s). The loop only
-    splits and folds its keys, whatever the generator."""
-    before = jax.config.jax_default_prng_impl
-    jax.config.update("jax_default_prng_impl", "rbg")
-    yield
-    jax.config.update("jax_default_prng_impl", before)
+pytestmark = pytest.mark.usefixtures("rbg_keys")
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +160,7 @@ def test_resume_from_a_truncated_results_file_gives_identical_records(problem, f
     with pytest.raises(ValueError, match="--resume"):
         run(TINY, copy, problem=problem)
     resumed = run(TINY, copy, problem=problem, resume=True)
-    assert _strip(resumed) == _strip(reference)
+    assert strip_timing(resumed) == strip_timing(reference)
     with pytest.raises(ValueError, match="differs in cycles"):
         run(dataclasses.replace(TINY, cycles=1), copy, problem=problem, resume=True)
 

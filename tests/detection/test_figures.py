@@ -18,6 +18,7 @@ from bal.active.tasks.detection import DetectionTask, curve_point, load_detectio
 from bal.detection.centernet import Detections
 from bal.detection.figures import disagreement_figure, run_disagreement_figure, run_examples, select_examples
 from bal.report import compare_detection, plot_learning_curves, training_curves
+from tests.conftest import strip_timing
 
 # 8 initial images, 2 cycles of 4; 3 epochs of ceil(8 / 4) = 2 steps at cycle 0, a curve point every epoch
 TINY = DetectionConfig(
@@ -25,16 +26,9 @@ TINY = DetectionConfig(
     posterior="mc_dropout", num_samples=3, strategies=("random", "disagreement"), score_threshold=0.2,
     max_detections=6, initial_images=8, acquisition_images=4, cycles=2, epochs=3, min_steps=0, batch_size=4,
     learning_rate=5e-3, seeds=(0, 1), chunk_size=8, quiet=True, curve_every=1, curve_cycles=(0, -1))
-TIMING = ("train_seconds", "acquisition_seconds")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def rbg_keys():
-    """Every key from the "rbg" generator: XLA:CPU compiles a CenterNet's initialisers far faster."""
-    before = jax.config.jax_default_prng_impl
-    jax.config.update("jax_default_prng_impl", "rbg")
-    yield
-    jax.config.update("jax_default_prng_impl", before)
+pytestmark = pytest.mark.usefixtures("rbg_keys")
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +40,6 @@ def problem():
 def tiny_run(problem, tmp_path_factory):
     out = tmp_path_factory.mktemp("det") / "run"
     return out, run(TINY, out, problem=problem)
-
-
-def _strip(records):
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
 
 
 # ----------------------------------------------------------------------------- training curves
@@ -96,7 +86,7 @@ def test_resume_with_curves_gives_identical_records(problem, tiny_run, tmp_path)
     lines = (partial / "results.jsonl").read_text().splitlines(keepends=True)
     (partial / "results.jsonl").write_text("".join(lines[:4]))  # seed 0 done; seed 1 not started
     resumed = run(TINY, partial, resume=True, problem=problem)
-    assert _strip(resumed) == _strip(records)
+    assert strip_timing(resumed) == strip_timing(records)
 
 
 def test_segmented_training_differs_from_one_fit_only_by_its_keys(problem):
