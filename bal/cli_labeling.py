@@ -1,7 +1,7 @@
 """The people-in-the-loop commands of the ``bal`` command line (:mod:`bal.labeling`).
 
-    bal queries export RUN_DIR [--format all|jsonl|label-studio|coco|csv] [--out DIR] [--image-root URL_OR_DIR]
-    bal labels import RUN_DIR FILE [--format auto|label-studio|coco|csv]
+    bal queries export RUN_DIR [--format all|jsonl|label-studio|coco|csv|masks] [--out DIR] [--image-root URL_OR_DIR]
+    bal labels import RUN_DIR FILE [--format auto|label-studio|coco|csv|masks]
     bal labels status RUN_DIR [--metric M] [--window K] [--min-gain G] [--tolerance T]
 
 :func:`add_commands` adds them to ``bal``'s subcommands, and makes ``bal run``
@@ -26,6 +26,9 @@ def _cmd_export(args) -> int:
         print(f"no query awaits labels in {args.run_dir}; continue with: {resume_command(args.run_dir)}")
         return 0
     names = sorted({p.name for p in result.files if p.suffix != ".png"})
+    masks = sum(p.parent.name == "masks" and p.parent.parent == result.out for p in result.files)
+    if masks:
+        names.append(f"masks/ ({masks} predicted class maps)")
     print(f"exported {result.count} queries to {result.out}: {result.count} PNG images, {', '.join(names)}")
     print(f"label them, then: bal labels import {args.run_dir} FILE")
     return 0
@@ -56,7 +59,7 @@ def _cmd_status(args) -> int:
     pending = lstate.read_pending(run_dir.path)
     stored = lstate.LabelStore(run_dir.path).answers()
     waiting = lstate.awaiting(pending, stored)
-    queued_labeled = {q["index"] for q in (pending or {"queries": []})["queries"]} & set(stored)
+    queued_labeled = {lstate.query_key(q) for q in (pending or {"queries": []})["queries"]} & set(stored)
     print(f"{run_dir.path}: {getattr(config, 'task', 'classification')}, oracle {oracle}")
     if oracle == "human":
         store = lstate.LabelStore(run_dir.path)
@@ -126,8 +129,10 @@ def add_commands(subparsers) -> None:
     e = sub.add_parser(
         "export", help="write the queries for labeling tools",
         description="Write the queries awaiting labels in RUN_DIR, most informative first: their images "
-                    "(pool_<index>.png), queries.jsonl, Label Studio tasks.json (with predictions and "
-                    "label_config.xml), coco.json and queries.csv (fill its label column).")
+                    "(pool_<index>.png; a segmentation crop pool_<index>_crop_<y0>_<x0>_<y1>_<x1>.png), "
+                    "queries.jsonl, Label Studio tasks.json (with predictions and label_config.xml), coco.json, "
+                    "queries.csv (fill its label column) and, for segmentation, masks/ (the predicted class "
+                    "maps to correct).")
     e.add_argument("run_dir")
     e.add_argument("--format", default="all", choices=("all", *FORMATS), help="what to write (default: all)")
     e.add_argument("--out", default=None, help="output directory (default: RUN_DIR/queries)")
@@ -140,8 +145,9 @@ def add_commands(subparsers) -> None:
     sub = p.add_subparsers(dest="action", required=True)
     i = sub.add_parser(
         "import", help="add labels from a labeling tool's file",
-        description="Add the labels of FILE (a Label Studio JSON export, a COCO instances file or the filled "
-                    "CSV) to RUN_DIR's label store, all or nothing; queries FILE leaves unlabeled stay queued.")
+        description="Add the labels of FILE (a Label Studio JSON export, a COCO instances file, the filled "
+                    "CSV, or for segmentation a folder of PNG / .npy class maps named like the queries) to "
+                    "RUN_DIR's label store, all or nothing; queries FILE leaves unlabeled stay queued.")
     i.add_argument("run_dir")
     i.add_argument("file")
     i.add_argument("--format", default="auto", choices=IMPORT_FORMATS,

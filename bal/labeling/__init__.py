@@ -8,12 +8,14 @@ run directory's pending-queries file and ``bal run`` exits 0 saying what to do::
     bal queries export runs/h                       # PNGs + queries.jsonl, tasks.json (Label Studio),
                                                     #   coco.json, queries.csv in runs/h/queries
     ... label them (Label Studio, CVAT, a spreadsheet) ...
-    bal labels import runs/h export.json            # Label Studio JSON, COCO or the filled CSV
+    bal labels import runs/h export.json            # Label Studio JSON, COCO, the filled CSV or mask files
     bal run runs/h/config.json --out runs/h --resume  # the next cycle trains on the new labels
     bal labels status runs/h                        # labeled / pending / whether to stop paying
 
-Classification and detection runs take people as their oracle (a detection
-label is an image's boxes). Labels carry their cost when the tool says it
+Classification, detection and segmentation runs take people as their oracle
+(a detection label is an image's boxes; a segmentation label the class map of
+a queried image or crop, drawn with Label Studio's brushes or polygons, or
+written as PNG / ``.npy`` mask files: :mod:`~bal.labeling.masks`). Labels carry their cost when the tool says it
 (Label Studio's ``lead_time``): records carry ``annotation_seconds`` and
 ``bal summary --write`` plots the metric against it. Label Studio itself runs
 from a virtual environment of its own (``scripts/labelstudio-env``);
@@ -22,14 +24,15 @@ from a virtual environment of its own (``scripts/labelstudio-env``);
 Modules: :mod:`~bal.labeling.oracle` (the human oracle and the exact pause
 and partial-import semantics), :mod:`~bal.labeling.state` (the label store
 ``labels.jsonl`` and ``pending_queries.json``), :mod:`~bal.labeling.export`,
-:mod:`~bal.labeling.imports` (stopping rules: :mod:`bal.active.stopping`).
+:mod:`~bal.labeling.imports`, :mod:`~bal.labeling.masks` (class maps, Label
+Studio's brush RLE; stopping rules: :mod:`bal.active.stopping`).
 """
 
 from __future__ import annotations
 
 import pathlib
 
-from bal.labeling.state import LabelStore, awaiting, read_pending
+from bal.labeling.state import LabelStore, awaiting, query_key, read_pending
 
 __all__ = ["LabelStore", "awaiting", "read_pending", "pending_notice", "resume_command"]
 
@@ -47,7 +50,7 @@ def pending_notice(run_dir) -> str | None:
         return None
     stored = LabelStore(run_dir).answers()
     waiting = awaiting(pending, stored)
-    answered = len({q["index"] for q in pending["queries"]} & set(stored))
+    answered = len({query_key(q) for q in pending["queries"]} & set(stored))
     runs = ", ".join(f"{r['strategy']} seed {r['seed']} before cycle {r['next_cycle']}" for r in pending["runs"])
     if not waiting:
         return (f"every query of {run_dir} is labeled ({runs}); continue with: {resume_command(run_dir)}")

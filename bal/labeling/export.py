@@ -2,8 +2,9 @@
 
 :func:`export_queries` writes, into one directory (default ``RUN_DIR/queries``),
 the images of the queried pool items as PNG (``pool_000123.png``, the stable
-name every format joins on) and, for every awaiting query, most informative
-first:
+name every format joins on; a queried segmentation crop ``[y0, x0, y1, x1]`` is
+its own image, ``pool_000123_crop_8_16_24_32.png``, pixels ``y0:y1, x0:x1``)
+and, for every awaiting query, most informative first:
 
 ``queries.jsonl``
     one object per query: ``index``, ``file_name``, ``rank`` (position in its
@@ -11,20 +12,27 @@ first:
     ``"rank"``: ``1 - rank / k``, as records hold no scores yet), ``strategy``,
     ``seed``, ``cycle``, ``model_version`` (``"<strategy>-seed<seed>-cycle<cycle>"``),
     ``queried_by`` (every run that asked), and when known ``prediction``
-    (class, probability, the model that predicted), ``crop`` ``[y0, x0, y1, x1]``
-    (crop-level segmentation) and ``boxes`` (predicted detections).
+    (class, probability, the model that predicted; segmentation: the predicted
+    class ``mask`` of the unit, :func:`bal.labeling.masks.pack_map`, and its
+    ``confidence``), ``crop`` ``[y0, x0, y1, x1]`` (crop-level segmentation) and
+    ``boxes`` (predicted detections).
 ``tasks.json``
     Label Studio tasks with pre-annotations ("import pre-annotated data"):
     ``data.image`` (``--image-root`` + file name), the query fields in ``data``
     (``pool_index`` is what the import joins on), and one prediction per task
     with ``model_version``, ``result`` (a ``choices`` result with the predicted
-    class; ``rectanglelabels`` for predicted boxes) and ``score`` =
+    class; ``rectanglelabels`` for predicted boxes; for segmentation one
+    ``brushlabels`` result per predicted class, its pixels as Label Studio's
+    brush RLE, :func:`bal.labeling.masks.mask_to_brush`, over the exported
+    image or crop) and ``score`` =
     ``position / n`` of the task in this export: Label Studio's Data Manager
     shows the lowest prediction score first, so sorting by it (or uncertainty
     sampling) serves the most informative query first.
 ``label_config.xml``
     a labeling interface whose names match the predictions (``<Image name="image">``,
-    ``<Choices name="label">`` or ``<RectangleLabels name="label">``).
+    ``<Choices name="label">``, ``<RectangleLabels name="label">``, or for
+    segmentation ``<BrushLabels name="label">`` and ``<PolygonLabels name="polygon">``,
+    a colour per class).
 ``coco.json``
     COCO: ``images`` (``id`` = pool index, ``file_name``, size, query fields),
     ``categories`` (``id`` = class + 1) and, for detection, the predicted boxes as
@@ -33,6 +41,11 @@ first:
 ``queries.csv``
     ``index,file_name,rank,score,label`` with ``label`` empty, to fill with a
     class name.
+``masks/`` (segmentation, which exports no ``coco.json`` and ``queries.csv``)
+    the predicted class map of every query with a prediction, as an 8-bit
+    grey PNG named like its image (pixel value = class index): correct them
+    in any image editor and import the folder (``bal labels import RUN_DIR
+    DIR``, :mod:`bal.labeling.imports`).
 """
 
 from __future__ import annotations
@@ -47,10 +60,13 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from bal.labeling import state as lstate
+from bal.labeling.masks import mask_to_brush, unpack_map, write_mask_png
 
 __all__ = ["FORMATS", "Export", "export_queries", "pool_images", "label_config", "image_url"]
 
 FORMATS = lstate.EXPORT_FORMATS
+#: what a segmentation run exports (COCO and the CSV hold classes or boxes, not class maps)
+SEGMENTATION_FORMATS = ("jsonl", "label-studio", "masks")
 FROM_NAME, TO_NAME = "label", "image"
 
 
@@ -100,8 +116,23 @@ def image_url(image_root: str | None, name: str) -> str:
     return f"{image_root}/{name}"
 
 
+#: brush / polygon colours of the segmentation classes, in turn
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+POLYGON = "polygon"  # the name of segmentation's PolygonLabels control
+
+
 def label_config(classes, task: str = "classification") -> str:
     """A Label Studio labeling interface for the exported tasks."""
+    if task == "segmentation":
+        lines = []
+        for tag, name in (("BrushLabels", FROM_NAME), ("PolygonLabels", POLYGON)):
+            lines.append(f"  <{tag} name={quoteattr(name)} toName={quoteattr(TO_NAME)}>")
+            lines += [f"    <Label value={quoteattr(str(c))} background={quoteattr(PALETTE[n % len(PALETTE)])}/>"
+                      for n, c in enumerate(classes)]
+            lines.append(f"  </{tag}>")
+        return ("<View>\n" f"  <Image name={quoteattr(TO_NAME)} value=\"$image\" zoom=\"true\"/>\n"
+                + "\n".join(lines) + "\n</View>\n")
     tag = "RectangleLabels" if task == "detection" else "Choices"
     item = "Label" if task == "detection" else "Choice"
     extra = "" if task == "detection" else ' choice="single" showInline="true"'
@@ -128,7 +159,21 @@ def _ls_task(q: dict, position: int, n: int, image_root, classes, size) -> dict:
         data["crop"] = q["crop"]
     result, version = [], q.get("model_version")
     prediction = q.get("prediction")
-    if prediction:
+    if prediction and "mask" in prediction:  # segmentation: a brush per predicted class
+        version = prediction.get("model_version", version)
+        data["predicted_confidence"] = prediction.get("confidence")
+        unit = lstate.unit_text(lstate.query_key(q))
+        predicted = unpack_map(prediction["mask"], f"the predicted mask of {unit}")
+        if predicted.shape != (height, width):
+            raise ValueError(f"the predicted mask of {unit} is {predicted.shape[1]}x{predicted.shape[0]}, its "
+                             f"image {width}x{height}")
+        for c in np.unique(predicted[predicted < len(classes)]).tolist():
+            result.append({"id": f"q{q['index']}r{q.get('rank', 0)}c{c}", "from_name": FROM_NAME,
+                           "to_name": TO_NAME, "type": "brushlabels", "original_width": int(width),
+                           "original_height": int(height), "image_rotation": 0,
+                           "value": {"format": "rle", "rle": mask_to_brush(predicted == c),
+                                     "brushlabels": [classes[c]]}})
+    elif prediction:
         version = prediction.get("model_version", version)
         data["predicted_class"] = prediction.get("class")
         data["predicted_probability"] = prediction.get("probability")
@@ -154,7 +199,7 @@ def _coco(rows, classes, sizes, run_dir) -> dict:
                  "cycle": q.get("cycle"), "model_version": q.get("model_version")}
         if "crop" in q:
             image["crop"] = q["crop"]
-        if q.get("prediction"):
+        if "label" in (q.get("prediction") or {}):
             image["predicted_category_id"] = int(q["prediction"]["label"]) + 1
         images.append(image)
         for box in q.get("boxes") or []:
@@ -202,6 +247,12 @@ def export_queries(run_dir, out=None, formats="all", image_root: str | None = No
     if pending is None:
         RunDirectory(run_dir).read_config()  # a clear error for a directory that is no run
         raise ValueError(f"{run_dir}: no queries pending (no run with oracle = 'human' has paused here)")
+    task = pending.get("task", "classification")
+    fit = SEGMENTATION_FORMATS if task == "segmentation" else tuple(f for f in FORMATS if f != "masks")
+    unfit = [f for f in formats if f not in fit]
+    if unfit and formats != FORMATS:
+        raise ValueError(f"{run_dir}: a {task} run's queries export as {', '.join(fit)}, not {', '.join(unfit)}")
+    formats = tuple(f for f in formats if f in fit)
     rows = [_row(q) for q in lstate.awaiting(pending, lstate.LabelStore(run_dir).answers())]
     out = run_dir / "queries" if out is None else pathlib.Path(out)
     if not rows:
@@ -209,7 +260,6 @@ def export_queries(run_dir, out=None, formats="all", image_root: str | None = No
     if images is None:
         images = pool_images(RunDirectory(run_dir).read_config())
     classes = [str(c) for c in pending.get("classes") or []]
-    task = pending.get("task", "classification")
     out.mkdir(parents=True, exist_ok=True)
     from PIL import Image
 
@@ -219,6 +269,12 @@ def export_queries(run_dir, out=None, formats="all", image_root: str | None = No
             raise ValueError(f"{run_dir / lstate.PENDING}: pool item {q['index']} is outside the pool "
                              f"of {len(images)} images")
         pixels = _uint8(images[q["index"]])
+        if "crop" in q:
+            y0, x0, y1, x1 = q["crop"]
+            if not (y1 <= pixels.shape[0] and x1 <= pixels.shape[1]):
+                raise ValueError(f"{run_dir / lstate.PENDING}: crop {q['crop']} of pool item {q['index']} is "
+                                 f"outside its {pixels.shape[1]}x{pixels.shape[0]} image")
+            pixels = pixels[y0:y1, x0:x1]
         sizes.append(pixels.shape[:2])
         path = out / q["file_name"]
         Image.fromarray(pixels).save(path, format="PNG")
@@ -240,4 +296,13 @@ def export_queries(run_dir, out=None, formats="all", image_root: str | None = No
         write("coco.json", json.dumps(_coco(rows, classes, sizes, run_dir), indent=1) + "\n")
     if "csv" in formats:
         write("queries.csv", _csv(rows))
+    if "masks" in formats:
+        predicted = [q for q in rows if "mask" in (q.get("prediction") or {})]
+        if predicted:
+            (out / "masks").mkdir(exist_ok=True)
+        for q in predicted:
+            path = out / "masks" / q["file_name"]
+            write_mask_png(path, unpack_map(q["prediction"]["mask"], f"{run_dir / lstate.PENDING}: "
+                                            f"{lstate.unit_text(lstate.query_key(q))}"))
+            files.append(path)
     return Export(out, tuple(files), len(rows))

@@ -1,8 +1,10 @@
 """Labels read back from labeling tools into a run's label store (``bal labels import``).
 
-Three formats, joined to pool items on ``pool_index`` / ``index`` when the file
+Four formats, joined to pool items on ``pool_index`` / ``index`` when the file
 carries it, else on the file name ``pool_<index>.png`` (anywhere at the end of
-a path or URL, so tool prefixes such as Label Studio's upload hash are fine):
+a path or URL, so tool prefixes such as Label Studio's upload hash are fine;
+a segmentation crop on ``crop`` ``[y0, x0, y1, x1]`` or its file name
+``pool_<index>_crop_<y0>_<x0>_<y1>_<x1>.png``):
 
 * **Label Studio JSON export** — a list of tasks
   ``{"id": 1, "data": {"image": ..., "pool_index": 123}, "annotations": [{"result": [...],
@@ -11,7 +13,14 @@ a path or URL, so tool prefixes such as Label Studio's upload hash are fine):
   classification label is the one ``choices`` result of an annotation
   (``{"type": "choices", "value": {"choices": ["7"]}}``); detection labels are
   the ``rectanglelabels`` results (``x, y, width, height`` in percent of
-  ``original_width`` / ``original_height``). Several annotations of one task
+  ``original_width`` / ``original_height``). A segmentation label is the class
+  map of the task's image (the whole pool image, or the exported crop):
+  pixels start unlabeled (255) and every ``brushlabels`` result (Label
+  Studio's brush RLE, painted where alpha >= 128) or ``polygonlabels`` result
+  (pixel centres inside the polygon) paints its class, in the order of the
+  results (a later one over an earlier one, as Label Studio draws them); a
+  brush or polygon drawn on an image of another size is refused
+  (:mod:`bal.labeling.masks`). Several annotations of one task
   must agree, or one must be marked ground truth. A task without an
   annotation is unlabeled. The JSON-MIN export (flat objects with the
   ``label`` control's value beside the data fields) works too. The label's
@@ -27,6 +36,15 @@ a path or URL, so tool prefixes such as Label Studio's upload hash are fine):
   (``bal queries export`` writes ``index,file_name,rank,score,label``) and
   optionally ``lead_time`` (seconds spent on the item); an empty ``label`` is
   unlabeled. Classification only.
+* **Mask files** (segmentation) — a folder (or one file) of one-channel PNG or
+  2-D integer ``.npy`` class maps, pixel value = class index, 255 = unlabeled,
+  named after the query they answer: ``pool_000123_crop_8_16_24_32.png`` is the
+  class map of that crop (its size), ``pool_000123.png`` one of the whole
+  image (its size), which answers the image's query and every queried crop of
+  the image holding a labeled pixel (crops without one stay unlabeled; when
+  only crops of the image were queried, a labeled pixel outside them is an
+  error). ``bal queries export`` writes the predicted class maps so
+  (``masks/``) to correct.
 
 Boxes are pixels ``[x0, y0, x1, y1]`` (rounded to 1e-4 pixel: Label Studio's
 percentages of ``original_width`` / ``original_height`` convert back exactly to
@@ -37,7 +55,8 @@ pool's is refused.
 Classes are given by name (exact, then ignoring case) or by index.
 :func:`import_labels` checks the whole file against the run before anything is
 written, and every problem is one line naming the file and the entry: labels
-of items that were not queried, unknown classes, an item twice in the file,
+of items that were not queried, unknown classes, class maps of the wrong size,
+an item twice in the file,
 an item already labeled otherwise, conflicting annotations, corrupt files.
 An item already labeled the same is skipped (a labeling tool's export of the
 whole project holds the earlier imports' labels again). Queries the
@@ -55,6 +74,9 @@ import math
 import pathlib
 from typing import Any
 
+import numpy as np
+
+from bal.labeling import masks as lmasks
 from bal.labeling import state as lstate
 from bal.labeling.state import parse_class
 
@@ -66,9 +88,15 @@ IMPORT_FORMATS = lstate.IMPORT_FORMATS
 @dataclasses.dataclass(frozen=True)
 class Entry:
     index: int
-    label: Any  # class index, or a list of boxes {"bbox": [x0, y0, x1, y1], "class": c}
+    label: Any  # class index, a list of boxes {"bbox": [x0, y0, x1, y1], "class": c}, or a class map
     where: str  # e.g. "task 3 (pool_000123.png)"
     seconds: float | None = None  # annotation time spent on it (Label Studio's lead_time); None: unknown
+    crop: tuple[int, int, int, int] | None = None  # a segmentation crop (y0, x0, y1, x1) of the pool item
+
+    @property
+    def key(self):
+        """The unit it labels (:func:`bal.labeling.state.unit_key`)."""
+        return lstate.unit_key(self.index, self.crop)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,8 +143,10 @@ def _load_json(path: pathlib.Path, text: str):
 
 
 def detect_format(path, text: str | None = None) -> str:
-    """``label-studio``, ``coco`` or ``csv`` from the extension and the content."""
+    """``label-studio``, ``coco``, ``csv`` or ``masks`` from the extension and the content."""
     path = pathlib.Path(path)
+    if path.is_dir() or path.suffix.lower() in (".png", ".npy"):
+        return "masks"
     if path.suffix.lower() in (".csv", ".tsv"):
         return "csv"
     text = _load_text(path) if text is None else text
@@ -169,8 +199,23 @@ def _seconds(path, where, value, name="lead_time") -> float | None:
     return float(number)
 
 
-def _where(kind: str, n, index: int | None) -> str:
-    return f"{kind} {n}" + (f" ({lstate.file_name(index)})" if index is not None else "")
+def _where(kind: str, n, index: int | None, crop=None) -> str:
+    return f"{kind} {n}" + (f" ({lstate.file_name(index, crop)})" if index is not None else "")
+
+
+def _crop(path, where, value, name_value) -> tuple[int, int, int, int] | None:
+    """The crop ``(y0, x0, y1, x1)`` of an explicit ``crop`` and/or a file name (they must agree)."""
+    unit = lstate.unit_of_name(name_value) if name_value not in (None, "") else None
+    from_name = unit[1] if unit else None
+    if value is None:
+        return from_name
+    if not (isinstance(value, list) and len(value) == 4 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                 and v >= 0 for v in value)
+            and value[0] < value[2] and value[1] < value[3]):
+        raise _Fail(f"{path}: {where}: invalid crop {value!r} (expected [y0, x0, y1, x1], y0 < y1, x0 < x1)")
+    if from_name is not None and tuple(value) != from_name:
+        raise _Fail(f"{path}: {where}: crop {value} and file name {name_value!r} disagree")
+    return tuple(value)
 
 
 def _key(path, where, index_value, name_value) -> int:
@@ -216,10 +261,58 @@ def _ls_rectangle(path, where, r: dict, classes, size) -> dict:
                 (height, width))
 
 
+def _unit_size(path, where, size, crop) -> tuple[int, int]:
+    """``(h, w)`` of a segmentation unit: its crop, or the pool image (the crop must lie in it)."""
+    if size is None:
+        raise _Fail(f"{path}: {where}: the run's pending queries do not say the pool image size")
+    if crop is None:
+        return size
+    y0, x0, y1, x1 = crop
+    if y1 > size[0] or x1 > size[1]:
+        raise _Fail(f"{path}: {where}: crop {list(crop)} is outside the {size[1]}x{size[0]} pool image")
+    return y1 - y0, x1 - x0
+
+
+def _ls_segmentation(path, where, result, classes, unit_size) -> dict:
+    """The class map (:func:`bal.labeling.masks.pack_map`) an annotation's brush and polygon
+    results paint on a ``unit_size = (h, w)`` image (unpainted pixels: 255)."""
+    height, width = unit_size
+    out = np.full((height, width), lmasks.UNLABELED, np.uint8)
+    for r in result:
+        kind = r.get("type")
+        if kind not in ("brushlabels", "polygonlabels"):
+            continue
+        value = r.get("value") if isinstance(r.get("value"), dict) else r
+        names = value.get(kind)
+        if not isinstance(names, list) or len(names) != 1:
+            raise _Fail(f"{path}: {where}: a {'brush' if kind == 'brushlabels' else 'polygon'} needs exactly one "
+                        f"label; got {names!r}")
+        c = _class(path, where, names[0], classes)
+        w = r.get("original_width", value.get("original_width", width))
+        h = r.get("original_height", value.get("original_height", height))
+        if (w, h) != (width, height):
+            raise _Fail(f"{path}: {where}: a {kind} result drawn on a {w}x{h} image, but the queried "
+                        f"{'crop' if 'crop' in where else 'image'} is {width}x{height}")
+        try:
+            if kind == "brushlabels":
+                if value.get("format", "rle") != "rle":
+                    raise ValueError(f"brush format {value.get('format')!r} is not rle")
+                painted = lmasks.brush_to_mask(value.get("rle"), height, width)
+            else:
+                painted = lmasks.polygon_to_mask(value.get("points"), height, width)
+        except ValueError as err:
+            raise _Fail(f"{path}: {where}: {err}") from None
+        out[painted] = c
+    return lmasks.pack_map(out)
+
+
 def _ls_annotation(path, where, result, task, classes, size):
-    """A label from one annotation's results (None: no label in it)."""
+    """A label from one annotation's results (None: no label in it); ``size``: the image's
+    ``(H, W)`` (segmentation: the unit's, the crop's for a crop)."""
     if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
         raise _Fail(f"{path}: {where}: corrupt annotation (result must be a list of objects)")
+    if task == "segmentation":
+        return _ls_segmentation(path, where, result, classes, size)
     if task == "detection":
         return [_ls_rectangle(path, where, r, classes, size) for r in result if r.get("type") == "rectanglelabels"]
     choices = [r for r in result if r.get("type") == "choices"]
@@ -244,10 +337,24 @@ def _read_label_studio(path, data, task, classes, size) -> tuple[list[Entry], in
         if not isinstance(d, dict):
             raise _Fail(f"{path}: {name}: corrupt task ('data' is not an object)")
         index = _key(path, name, d.get("pool_index"), d.get("image"))
-        where = _where("task", t.get("id", n), index)
+        crop = _crop(path, name, d.get("crop"), d.get("image")) if task == "segmentation" else None
+        where = _where("task", t.get("id", n), index, crop)
+        unit_size = _unit_size(path, where, size, crop) if task == "segmentation" else size
         if minimal:  # JSON-MIN: the control's value beside the data fields
             seconds = _seconds(path, where, t.get("lead_time"))
             value = t.get(FROM_NAME_MIN)
+            if task == "segmentation":  # brushes under "label", polygons under "polygon"
+                drawn = [(kind, v) for kind, key in (("brushlabels", FROM_NAME_MIN), ("polygonlabels", "polygon"))
+                         for v in (t.get(key) or [])]
+                if not drawn:
+                    unlabeled += 1
+                    continue
+                if not all(isinstance(v, dict) for _, v in drawn):
+                    raise _Fail(f"{path}: {where}: corrupt brushes or polygons (not objects)")
+                label = _ls_segmentation(path, where, [{"type": kind, "value": v} for kind, v in drawn], classes,
+                                         unit_size)
+                entries.append(Entry(index, label, where, seconds, crop))
+                continue
             if value in (None, "", []):
                 unlabeled += 1
                 continue
@@ -275,7 +382,7 @@ def _read_label_studio(path, data, task, classes, size) -> tuple[list[Entry], in
             times.append(_seconds(path, where, a.get("lead_time")))
             if a.get("was_cancelled"):
                 continue
-            label = _ls_annotation(path, where, a.get("result"), task, classes, size)
+            label = _ls_annotation(path, where, a.get("result"), task, classes, unit_size)
             if label is not None:
                 given.append((label, bool(a.get("ground_truth"))))
         chosen = [label for label, truth in given if truth] or [label for label, _ in given]
@@ -287,11 +394,12 @@ def _read_label_studio(path, data, task, classes, size) -> tuple[list[Entry], in
             unlabeled += 1
             continue
         if len(distinct) > 1:
-            shown = [classes[c] for c in distinct] if task != "detection" else f"{len(distinct)} box sets"
+            shown = {"detection": f"{len(distinct)} box sets", "segmentation": f"{len(distinct)} class maps"}.get(
+                task, [classes[c] for c in distinct] if task == "classification" else distinct)
             raise _Fail(f"{path}: {where}: annotations disagree ({shown}); mark one as ground truth "
                         "or delete the others")
         known = [t for t in times if t is not None]
-        entries.append(Entry(index, distinct[0], where, sum(known) if known else None))
+        entries.append(Entry(index, distinct[0], where, sum(known) if known else None, crop))
     return entries, unlabeled
 
 
@@ -300,6 +408,9 @@ FROM_NAME_MIN = "label"  # the control name of the exported label_config.xml
 
 # ----------------------------------------------------------------------------- COCO
 def _read_coco(path, data, task, classes, size=None) -> tuple[list[Entry], int]:
+    if task == "segmentation":
+        raise _Fail(f"{path}: a COCO import holds classes or boxes; segmentation labels are class maps: import a "
+                    "Label Studio export or a folder of mask files")
     if not isinstance(data, dict):
         raise _Fail(f"{path}: a COCO file is a JSON object with images; got {type(data).__name__}")
 
@@ -369,6 +480,9 @@ def _read_csv(path, text, task, classes) -> tuple[list[Entry], int]:
     if task == "detection":
         raise _Fail(f"{path}: a CSV holds one class per item; detection labels are boxes: import a COCO "
                     "file or a Label Studio export")
+    if task == "segmentation":
+        raise _Fail(f"{path}: a CSV holds one class per item; segmentation labels are class maps: import a "
+                    "Label Studio export or a folder of mask files")
     dialect = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
     try:
         rows = list(csv.reader(text.splitlines(), dialect))
@@ -396,16 +510,71 @@ def _read_csv(path, text, task, classes) -> tuple[list[Entry], int]:
     return entries, unlabeled
 
 
+# ----------------------------------------------------------------------------- mask files
+def _read_masks(path, task, classes, size, queries) -> tuple[list[Entry], int]:
+    if task != "segmentation":
+        raise _Fail(f"{path}: mask files are pixel class maps, for segmentation runs; this run is {task}")
+    if not path.exists():
+        raise FileNotFoundError(f"labels file {path} does not exist")
+    files = sorted(f for f in path.iterdir() if f.suffix.lower() in (".png", ".npy")) if path.is_dir() else [path]
+    if not files:
+        raise _Fail(f"{path}: no .png or .npy mask files in the folder")
+    crops_of: dict[int, list] = {}
+    for k in queries:
+        if not isinstance(k, int):
+            crops_of.setdefault(k[0], []).append(k)
+    entries, unlabeled = [], 0
+    for f in files:
+        unit = lstate.unit_of_name(f.name)
+        if unit is None:
+            raise _Fail(f"{f}: cannot tell the query (expected pool_<index>.png or "
+                        "pool_<index>_crop_<y0>_<x0>_<y1>_<x1>.png or .npy, as bal queries export names them)")
+        index, crop = unit
+        shape = _unit_size(f.parent, f.name, size, crop)
+        try:
+            class_map = lmasks.read_mask_file(f)
+            lmasks.check_map(class_map, shape, len(classes), str(f))
+        except ValueError as err:
+            raise _Fail(str(err)) from None
+        whole = crop is not None or index in queries or index not in crops_of
+        if whole:
+            entries.append(Entry(index, lmasks.pack_map(class_map), f.name, None, crop))
+        if crop is not None or index not in crops_of:
+            continue
+        crops = sorted(crops_of[index])  # a whole-image mask answering the queried crops of the image
+        inside = np.zeros(shape, bool)
+        for _, y0, x0, y1, x1 in crops:
+            inside[y0:y1, x0:x1] = True
+        outside = (class_map != lmasks.UNLABELED) & ~inside
+        if outside.any() and not whole:
+            r, c = (int(v) for v in np.argwhere(outside)[0])
+            raise _Fail(f"{f}: labeled pixels outside the queried crops of pool item {index} "
+                        f"({', '.join(str(list(k[1:])) for k in crops)}; [y0, x0, y1, x1]), e.g. row {r}, column {c}")
+        for _, y0, x0, y1, x1 in crops:
+            part = class_map[y0:y1, x0:x1]
+            if (part == lmasks.UNLABELED).all():
+                unlabeled += 1
+                continue
+            entries.append(Entry(index, lmasks.pack_map(part), f"{f.name} crop {[y0, x0, y1, x1]}", None,
+                                 (y0, x0, y1, x1)))
+    return entries, unlabeled
+
+
 def read_labels(path, fmt: str = "auto", *, task: str = "classification", classes=(),
-                image_size=None) -> tuple[list[Entry], int, str]:
+                image_size=None, queries=()) -> tuple[list[Entry], int, str]:
     """The labeled entries of a labels file, the number of its unlabeled entries, and its
     format (module docstring). ``image_size``: ``(H, W)`` of the pool images: boxes must lie
-    in them (and boxes given in percent without their image size are of that size)."""
+    in them (and boxes given in percent without their image size are of that size), class
+    maps fit them. ``queries``: the keys of the queried units (a whole-image mask file
+    answers the queried crops of its image)."""
     path = pathlib.Path(path)
     image_size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
     if fmt not in IMPORT_FORMATS:
         raise ValueError(f"unknown labels format {fmt!r}; choose one of {', '.join(IMPORT_FORMATS)}")
     classes = tuple(str(c) for c in classes)
+    if fmt == "masks" or (fmt == "auto" and (path.is_dir() or path.suffix.lower() in (".png", ".npy"))):
+        entries, unlabeled = _read_masks(path, task, classes, image_size, set(queries))
+        return entries, unlabeled, "masks"
     text = _load_text(path)
     fmt = detect_format(path, text) if fmt == "auto" else fmt
     if fmt == "csv":
@@ -440,29 +609,29 @@ def import_labels(run_dir, path, fmt: str = "auto") -> Imported:
         if pending is None:
             raise ValueError(f"{run.path}: no queries pending (run bal run with --oracle human first)")
         store = lstate.LabelStore(run.path)
-        stored = {e["index"]: e for e in store.entries()}
+        stored = {lstate.query_key(e): e for e in store.entries()}
         waiting = lstate.awaiting(pending, stored)
-        queried = {q["index"] for q in pending["queries"]}
+        queried = {lstate.query_key(q) for q in pending["queries"]}
         entries, unlabeled, fmt = read_labels(path, fmt, task=pending.get("task", "classification"),
                                               classes=pending.get("classes") or (),
-                                              image_size=pending.get("image_size"))
-        seen: dict[int, str] = {}
+                                              image_size=pending.get("image_size"), queries=queried)
+        seen: dict[Any, str] = {}
         new, again = [], 0
         for e in entries:
-            if e.index in seen:
-                raise ValueError(f"{path}: {e.where}: pool item {e.index} is labeled twice in the file "
-                                 f"(also {seen[e.index]})")
-            seen[e.index] = e.where
-            if e.index in stored:  # a tool's export of the whole project holds earlier labels again
-                old = stored[e.index]
+            unit = lstate.unit_text(e.key)
+            if e.key in seen:
+                raise ValueError(f"{path}: {e.where}: {unit} is labeled twice in the file (also {seen[e.key]})")
+            seen[e.key] = e.where
+            if e.key in stored:  # a tool's export of the whole project holds earlier labels again
+                old = stored[e.key]
                 if old["label"] == e.label:
                     again += 1
                     continue
-                raise ValueError(f"{path}: {e.where}: pool item {e.index} is already labeled (import batch "
+                raise ValueError(f"{path}: {e.where}: {unit} is already labeled (import batch "
                                  f"{old['batch']}, from {old.get('source', '?')}: {_shown(old['label'])}); this "
                                  f"file says {_shown(e.label)}")
-            if e.index not in queried:
-                raise ValueError(f"{path}: {e.where}: pool item {e.index} was not queried (it is not among the "
+            if e.key not in queried:
+                raise ValueError(f"{path}: {e.where}: {unit} was not queried (it is not among the "
                                  f"{len(waiting)} queries awaiting labels in {run.path})")
             new.append(e)
         if not entries:
@@ -472,12 +641,14 @@ def import_labels(run_dir, path, fmt: str = "auto") -> Imported:
             raise ValueError(f"{path}: holds no new labels (its {again} labels were imported before; "
                              f"{len(waiting)} queries await labels)")
         records = len(read_records(run.results_path)) if run.results_path.exists() else 0
-        seconds = {e.index: e.seconds for e in new if e.seconds is not None}
-        batch = store.append({e.index: e.label for e in new}, records=records,
+        seconds = {e.key: e.seconds for e in new if e.seconds is not None}
+        batch = store.append({e.key: e.label for e in new}, records=records,
                              source=str(path.resolve()), fmt=fmt, seconds=seconds)
     return Imported(path, fmt, batch, len(new), len(waiting) - len(new), unlabeled,
                     round(sum(seconds.values()), 3), len(seconds), again)
 
 
 def _shown(label) -> str:
+    if isinstance(label, dict) and isinstance(label.get("shape"), list) and len(label["shape"]) == 2:
+        return f"a {label['shape'][1]}x{label['shape'][0]} class map"
     return f"{len(label)} boxes" if isinstance(label, list) else f"label {label!r}"

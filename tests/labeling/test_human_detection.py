@@ -4,7 +4,6 @@ on, counted; a COCO round trip with the true boxes gives the dataset-oracle run'
 import dataclasses
 import json
 
-import jax
 import numpy as np
 import pytest
 
@@ -28,13 +27,7 @@ TINY = DetectionConfig(
     learning_rate=5e-3, seeds=(0,), chunk_size=8, quiet=True, oracle="human")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def rbg_keys():
-    """Keys from the "rbg" generator: XLA:CPU compiles a CenterNet's initialisers much faster."""
-    before = jax.config.jax_default_prng_impl
-    jax.config.update("jax_default_prng_impl", "rbg")
-    yield
-    jax.config.update("jax_default_prng_impl", before)
+pytestmark = pytest.mark.usefixtures("rbg_keys")
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +82,8 @@ def test_people_boxes_are_received_encoded_and_counted(problem, tmp_path):
         again = kernel.replay(task, "disagreement", kernel.init(task, 0), free[:1])
         with pytest.raises(ValueError, match=f"labels.jsonl: pool item {free[0]}: .*{message}"):
             kernel.receive(task, again, {free[0]: bad})
-    with pytest.raises(ValueError, match="supported for classification and detection runs only"):
-        HumanTask(type("T", (), {"name": "segmentation", "problem": None})(), tmp_path)
+    with pytest.raises(ValueError, match="supported for classification, detection, segmentation runs only"):
+        HumanTask(type("T", (), {"name": "regression", "problem": None})(), tmp_path)
 
 
 def test_coco_round_trip_with_the_true_boxes_gives_the_dataset_run(problem, tmp_path, capsys):

@@ -1,10 +1,12 @@
 """The real tool, tested for real: a local Label Studio server labels a human-oracle run.
 
-Each test starts from a dataset-oracle run and the same run with ``oracle = "human"``. Until the
+Each test (classification, detection, segmentation) starts from a dataset-oracle run and the same
+run with ``oracle = "human"``. Until the
 human run ends, every round: ``bal queries export`` (images served by Label Studio's local-files
 storage), the exported ``tasks.json`` with its predictions imported into a Label Studio project
 made from the exported ``label_config.xml``, an annotator played through Label Studio's API
-with the dataset's true labels (and a lead time), Label Studio's JSON export read back with
+with the dataset's true labels (and a lead time; segmentation: brushes painting the true classes of
+each exported image or crop), Label Studio's JSON export read back with
 ``bal labels import``, and ``bal run --resume``. The human run's records must equal the
 dataset run's (same acquisitions, same metrics; ``annotation_seconds`` aside, which must be the
 lead times of the labels each cycle trained on), and ``bal summary --write`` plots the metric
@@ -17,6 +19,7 @@ to build that environment from, the tests skip, saying so (``BAL_REQUIRE_LABELST
 ``.ci/run`` sets, makes that a failure).
 """
 
+import collections
 import dataclasses
 import json
 import os
@@ -31,6 +34,7 @@ import urllib.error
 import urllib.request
 
 import jax
+import numpy as np
 import pytest
 
 from bal.active.config import ExperimentConfig
@@ -42,7 +46,7 @@ from bal.labeling import pending_notice
 from bal.labeling import state as lstate
 from bal.report import ANNOTATION_PLOT
 
-from .conftest import TINY, strip
+from .conftest import SEGMENTATION, TINY, strip
 
 pytestmark = [pytest.mark.labelstudio, pytest.mark.timeout(3600)]
 
@@ -158,9 +162,14 @@ def labelstudio(labelstudio_venv, tmp_path_factory):
 
 
 # ----------------------------------------------------------------------------- the round trip
-def label_in_labelstudio(ls: LabelStudio, run_dir: pathlib.Path, annotate, title: str) -> dict[int, float]:
+def _unit(task: dict):
+    """The unit a Label Studio task labels: its pool index, or ``(index, y0, x0, y1, x1)`` of a crop."""
+    return lstate.unit_key(task["data"]["pool_index"], task["data"].get("crop"))
+
+
+def label_in_labelstudio(ls: LabelStudio, run_dir: pathlib.Path, annotate, title: str) -> dict:
     """Label ``run_dir``'s human run in Label Studio until it ends; returns the lead time of
-    every label given, ``{pool index: seconds}``. ``annotate(task) -> (result, lead_time)``."""
+    every label given, ``{unit: seconds}`` (:func:`_unit`). ``annotate(task) -> (result, lead_time)``."""
     queries = run_dir / "queries"
     image_root = f"/data/local-files/?d={queries.relative_to(ls.files)}/"
     project, lead_times = None, {}
@@ -178,33 +187,34 @@ def label_in_labelstudio(ls: LabelStudio, run_dir: pathlib.Path, annotate, title
         assert done["task_count"] == len(exported) and done["prediction_count"] == len(exported), done
         everything = ls.call("GET", f"/api/projects/{project['id']}/export?exportType=JSON&download_all_tasks=true")
         new = [t for t in everything if not t["annotations"]]
-        assert sorted(t["data"]["pool_index"] for t in new) == sorted(t["data"]["pool_index"] for t in exported)
+        assert collections.Counter(map(_unit, new)) == collections.Counter(map(_unit, exported))
         first = new[0]["data"]
         assert ls.request("GET", first["image"]) == (queries / first["file_name"]).read_bytes()
         for task in new:  # the annotator: the dataset's answer, in Label Studio's result format
             result, lead_time = annotate(task)
             ls.call("POST", f"/api/tasks/{task['id']}/annotations",
                     {"result": result, "lead_time": lead_time, "was_cancelled": False, "ground_truth": False})
-            lead_times[task["data"]["pool_index"]] = lead_time
+            lead_times[_unit(task)] = lead_time
         export = run_dir / f"label-studio-export-{round_}.json"  # the whole project: earlier labels again
         export.write_bytes(ls.request("GET", f"/api/projects/{project['id']}/export?exportType=JSON"))
-        assert all(a["lead_time"] == lead_times[t["data"]["pool_index"]]
+        assert all(a["lead_time"] == lead_times[_unit(t)]
                    for t in json.loads(export.read_text()) for a in t["annotations"])
         assert main(["labels", "import", str(run_dir), str(export)]) == 0
         assert main(["run", str(run_dir / "config.json"), "--out", str(run_dir), "--resume"]) == 0
     raise AssertionError(f"{run_dir}: still awaiting labels after 9 rounds")
 
 
-def check_records(human_dir, straight: list[dict], lead_times: dict[int, float]) -> list[dict]:
+def check_records(human_dir, straight: list[dict], lead_times: dict, units=lambda r: r["acquired"]) -> list[dict]:
     """The human run's records are the dataset run's; each cycle's ``annotation_seconds`` is the
-    lead time of the labels it trained on (those acquired by earlier cycles)."""
+    lead time of the labels it trained on (those acquired by earlier cycles; ``units(record)``: the
+    keys of a record's acquired units)."""
     key = lambda r: (r["strategy"], r["seed"], r["cycle"])  # noqa: E731
     records = sorted(read_records(human_dir), key=key)
     assert strip(records) == strip(sorted(straight, key=key))
     assert [r["acquired"] for r in records] == [r["acquired"] for r in sorted(straight, key=key)]
     for r in records:
         earlier = [i for q in records if q["strategy"] == r["strategy"] and q["seed"] == r["seed"]
-                   and q["cycle"] < r["cycle"] for i in q["acquired"]]
+                   and q["cycle"] < r["cycle"] for i in units(q)]
         assert r["annotation_seconds"] == round(sum(lead_times[i] for i in earlier), 3), r
     assert records[-1]["annotation_seconds"] > 0 and records[-1]["final"]
     return records
@@ -286,4 +296,68 @@ def test_label_studio_round_trip_detection(labelstudio, rbg_keys, capsys):
         assert [b["class"] for b in boxes] == train.classes[i][v].tolist()
     assert all(r["num_labeled_boxes"] == q["num_labeled_boxes"]
                for r, q in zip(records, sorted(straight, key=lambda r: (r["strategy"], r["seed"], r["cycle"]))))
+    check_summary(human, capsys, "0.05")
+
+
+
+SDK_DECODE = """
+import json, sys
+import numpy as np
+from label_studio_sdk.converter.brush import decode_rle
+classes, out = sys.argv[2:], {}
+for task in json.load(open(sys.argv[1])):
+    for r in task["predictions"][0]["result"]:
+        h, w = r["original_height"], r["original_width"]
+        painted = out.setdefault(task["data"]["file_name"], np.full((h, w), 255))
+        alpha = decode_rle(bytes(r["value"]["rle"])).reshape(h, w, 4)[:, :, 3]
+        painted[alpha > 0] = classes.index(r["value"]["brushlabels"][0])
+print(json.dumps({name: m.tolist() for name, m in out.items()}))
+"""
+
+
+def sdk_brush_layers(venv: pathlib.Path, tasks_json: pathlib.Path, classes) -> dict[str, np.ndarray]:
+    """``{file name: class map}`` of the brush predictions of ``tasks.json`` as Label Studio's own
+    converter decodes them (``label_studio_sdk.converter.brush.decode_rle``, the alpha channel;
+    255: no brush), run in Label Studio's environment."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    res = subprocess.run([str(venv / "bin" / "python"), "-c", SDK_DECODE, str(tasks_json), *classes],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, _tail(res.stderr)
+    return {name: np.asarray(m) for name, m in json.loads(res.stdout).items()}
+
+
+def test_label_studio_round_trip_segmentation(labelstudio, labelstudio_venv, rbg_keys, capsys):
+    from bal.active.segmentation import SegmentationConfig, parse_strategy, unit_grid
+    from bal.active.tasks.segmentation import load_segmentation_problem
+    from bal.labeling import masks
+    from bal.labeling.oracle import key_rect, rect_key, unit_rects
+
+    config = SegmentationConfig(**SEGMENTATION)
+    straight, human = _start(config, labelstudio, "segmentation")
+    classes, size = lstate.read_pending(human)["classes"], tuple(config.image_size)
+    truth = load_segmentation_problem(config).train_masks
+    # Label Studio's converter reads bal's brush pre-annotations as the predicted class maps bal exported
+    assert main(["queries", "export", str(human), "--out", str(human / "first")]) == 0
+    decoded = sdk_brush_layers(labelstudio_venv, human / "first" / "tasks.json", classes)
+    assert decoded and all(np.array_equal(m, masks.read_mask_file(human / "first" / "masks" / name))
+                           for name, m in decoded.items())
+
+    def annotate(task):  # the true classes of the exported image or crop, a brush per class
+        d = task["data"]
+        y0, x0, y1, x1 = d.get("crop", [0, 0, *size])
+        region = truth[d["pool_index"], y0:y1, x0:x1]
+        result = [{"id": f"t{task['id']}c{c}", "from_name": "label", "to_name": "image", "type": "brushlabels",
+                   "original_width": x1 - x0, "original_height": y1 - y0, "image_rotation": 0,
+                   "value": {"format": "rle", "rle": masks.mask_to_brush(region == c), "brushlabels": [classes[c]]}}
+                  for c in np.unique(region[region != 255]).tolist()]
+        return result, 2.0 + 0.5 * len(result)
+
+    lead_times = label_in_labelstudio(labelstudio, human, annotate, "bal segmentation")
+    assert any(isinstance(k, tuple) for k in lead_times) and any(isinstance(k, int) for k in lead_times)
+    grids = {s: unit_grid(parse_strategy(s), *size, config.grid_rows, config.grid_cols) for s in config.strategies}
+    check_records(human, straight, lead_times,
+                  units=lambda r: [rect_key(row, size) for row in unit_rects(r["acquired"], grids[r["strategy"]])])
+    for key, label in lstate.LabelStore(human).answers().items():  # read back from Label Studio: the truth, exactly
+        i, y0, x0, y1, x1 = key_rect(key, size)
+        assert np.array_equal(masks.unpack_map(label, str(key)), truth[i, y0:y1, x0:x1])
     check_summary(human, capsys, "0.05")
