@@ -8,7 +8,7 @@ import numpy as np
 
 from bal.active.results import read_records, runs
 from bal.report.detection import plot_detection
-from bal.report.records import (ANNOTATION_KEY, ANNOTATION_PLOT, _metric_name, default_metric, label_key, label_unit,
+from bal.report.records import (open_plot, ANNOTATION_KEY, ANNOTATION_PLOT, _metric_name, default_metric, label_key, label_unit,
                                 record_task)
 
 def plot_learning_curves(source, out_path=None, *, metric: str | None = None, x_key: str | None = None,
@@ -19,16 +19,7 @@ def plot_learning_curves(source, out_path=None, *, metric: str | None = None, x_
       source: a run directory or a ``results.jsonl`` path.
       out_path: the PNG to write (default: ``<run dir>/learning_curves.png``).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    source = pathlib.Path(source)
-    run_dir = source if source.is_dir() else source.parent
-    records = read_records(source)
-    if not records:
-        raise ValueError(f"{source} holds no completed cycles to plot")
+    plt, run_dir, records = open_plot(source)
     if metric is None and x_key is None and record_task(records) == "detection":  # AP vs images and epochs
         return plot_detection(source, out_path, title=title)
     metric = metric or default_metric(records)

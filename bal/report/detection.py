@@ -8,8 +8,8 @@ import pathlib
 
 import numpy as np
 
-from bal.active.results import read_records, runs
-from bal.report.records import _metric_name, label_key, label_unit, record_task
+from bal.active.results import runs
+from bal.report.records import open_plot, _metric_name, label_key, label_unit, record_task
 from bal.report.summary import _count
 
 #: classes shown as "person AP" when the records carry their AP (COCO / BDD100K / KITTI, road scenes)
@@ -96,16 +96,7 @@ def plot_detection(source, out_path=None, *, person: str | None = None, baseline
     ``baseline`` (purple) and each active strategy (orange first) at their last curve cycle
     (:func:`training_curves`), as in the talk. A panel is left out when its data is missing.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    source = pathlib.Path(source)
-    run_dir = source if source.is_dir() else source.parent
-    records = read_records(source)
-    if not records:
-        raise ValueError(f"{source} holds no completed cycles to plot")
+    plt, run_dir, records = open_plot(source)
     if record_task(records) != "detection":
         raise ValueError(f"{source} holds {record_task(records)} records, not detection ones")
     person = person or detection_class(records)

@@ -80,3 +80,20 @@ def _metric_name(metric: str) -> str:
     return _DISPLAY.get(metric, metric)
 
 
+def open_plot(source):
+    """``(pyplot, run directory, records)`` for a plot of a run directory or ``results.jsonl``
+    (matplotlib on its file backend); a clear error when no cycle is recorded yet."""
+    import pathlib
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bal.active.results import read_records
+
+    source = pathlib.Path(source)
+    records = read_records(source)
+    if not records:
+        raise ValueError(f"{source} holds no completed cycles to plot")
+    return plt, (source if source.is_dir() else source.parent), records
