@@ -1,4 +1,5 @@
-"""The benchmark cases: pool scoring, acquisition alone, training, one end-to-end cycle (MNIST, detection).
+"""The benchmark cases: pool scoring, acquisition alone, training, one end-to-end cycle (MNIST, detection),
+and pools on disk up to a million items (:mod:`benchmarks.pool_scale`).
 
 Every case is a function ``case(repeats=..., **params) -> dict`` returning one
 record (see :mod:`benchmarks.harness`). The grids of parameters per mode live in
@@ -22,6 +23,7 @@ from bal.posteriors.base import resolve_sample_map
 from bal.predict import default_chunk_size, predict
 from bal.train import fit
 from benchmarks.harness import block, measure, peak_bf16_flops, record, utilisation
+from benchmarks.pool_scale import pool_cluster_margin, pool_processes, pool_resume, pool_scale
 
 SHAPES = {"gal_cnn": (28, 28, 1), "mlp": (28, 28, 1), "lenet5": (28, 28, 1), "resnet18": (32, 32, 3)}
 NUM_CLASSES = 10
@@ -327,4 +329,9 @@ CASES = {
     "al_cycle": al_cycle,
     "detection_scoring": detection_scoring,
     "detection_cycle": detection_cycle,
+    # pools on disk, up to a million items (issue 18): benchmarks/pool_scale.py
+    "pool_scale": pool_scale,
+    "pool_processes": pool_processes,
+    "pool_cluster_margin": pool_cluster_margin,
+    "pool_resume": pool_resume,
 }

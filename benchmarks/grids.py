@@ -7,7 +7,9 @@
   its sizes; and the detection study's middle cycle (two cycles of a few minutes
   each: a warm-up and the timed one);
 * ``full`` -- the whole grid (N = 10,000 and 60,000, S = 20 and 100, ResNet-18 at
-  N = 10,000, BatchBALD up to N = 60,000): meant for accelerators; hours on a CPU.
+  N = 10,000, BatchBALD up to N = 60,000): meant for accelerators; hours on a CPU. Pools on disk at the
+  issue's sizes: BALD top-10,000 of 10,000, 100,000 and 1,000,000 items; 1 vs 2 processes and 3 kills on
+  100,000; Cluster-Margin selecting 10,000 of 1,000,000 (about an hour on 2 CPU cores; 785 MB in /tmp).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def quick() -> list[tuple[str, dict]]:
         ("al_cycle", dict(labeled=1_000, pool=5_000, epochs=2, repeats=2)),
         ("detection_scoring", dict(n=64, num_samples=10, repeats=2)),
         ("detection_cycle", dict(num_train=200, num_test=50, labeled=32, acquire=16, epochs=2, min_steps=0)),
+        ("pool_scale", dict(sizes=(2_000, 8_000), k=1_000)),
     ]
 
 
@@ -54,6 +57,10 @@ def default() -> list[tuple[str, dict]]:
     # images, S = 8): a few minutes per cycle on 2 cores, timed once after a warm-up cycle
     cases.append(("detection_cycle", dict(num_train=2000, num_test=500, labeled=300, acquire=100,
                                           strategy="box_bald", epochs=20, num_samples=8, repeats=1)))
+    cases.append(("pool_scale", dict(sizes=(10_000, 100_000), k=10_000)))
+    cases.append(("pool_processes", dict(n=20_000, processes=2, k=1_000)))
+    cases.append(("pool_resume", dict(n=20_000, kills=3, k=1_000)))
+    cases.append(("pool_cluster_margin", dict(n=20_000, k=1_000, num_clusters=50)))
     return cases
 
 
@@ -82,6 +89,10 @@ def full() -> list[tuple[str, dict]]:
     for member_map in ("auto", "vmap", "map", "unroll"):
         cases.append(("ensemble_vs_sequential", dict(num_members=5, member_map=member_map)))
     cases.append(("al_cycle", dict(labeled=1_000, pool=59_000, epochs=50, repeats=3)))
+    cases.append(("pool_scale", dict(sizes=(10_000, 100_000, 1_000_000), k=10_000)))
+    cases.append(("pool_processes", dict(n=100_000, processes=2, k=10_000)))
+    cases.append(("pool_resume", dict(n=100_000, kills=3, k=10_000)))
+    cases.append(("pool_cluster_margin", dict(n=1_000_000, k=10_000, num_clusters=500)))
     return cases
 
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import pathlib
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).parent.parent
@@ -65,3 +66,101 @@ def test_peer_comparison_says_how_to_install_the_peers():
     res = subprocess.run([sys.executable, "-m", "benchmarks.peers.compare", "--quick"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "notes-peers.md" in res.stderr
+
+
+# --------------------------------------------------------------------------- pools on disk (benchmarks/pool_scale.py)
+TINY_POOL = dict(num_samples=4, k=50, chunk_size=64, shard_size=256, tiny=True)
+
+
+def _tiny_model():
+    import jax
+
+    from bal import posteriors
+
+    post = posteriors.build("mc_dropout", "mlp", 10, num_samples=4, model_kwargs={"hidden_sizes": (16,)})
+    return post, post.init(jax.random.key(0), np.zeros((1, 28, 28, 1), np.float32)), jax.random.key(1)
+
+
+def test_generated_rows_are_deterministic_whatever_the_chunking():
+    from benchmarks.pool_scale import generated_rows
+
+    whole = generated_rows(0, 1000, seed=3)
+    assert whole.dtype == np.uint8 and whole.shape == (1000, 28, 28, 1)
+    np.testing.assert_array_equal(np.concatenate([generated_rows(0, 417, 3), generated_rows(417, 1000, 3)]), whole)
+    assert not np.array_equal(generated_rows(0, 1000, seed=4), whole)
+    assert 0.5 < np.mean(whole == 0) < 0.75 and whole.max() > 200
+
+
+def test_pool_scale_scores_every_size_in_its_own_process(tmp_path):
+    from bal import pools
+    from benchmarks.cases import CASES
+    from benchmarks.pool_scale import pool_in, selection_file
+
+    rec = CASES["pool_scale"](sizes=(1200, 300), workdir=tmp_path, **TINY_POOL)
+    json.dumps(rec)
+    assert [r["n"] for r in rec["runs"]] == [300, 1200] and rec["params"]["model"] == "mlp (16 hidden)"
+    for r in rec["runs"]:
+        assert r["num_scored"] == r["n"] and r["selected"] == 50 and r["seconds"] > 0
+        assert r["peak_rss_mb"] >= r["rss_after_warmup_mb"] > 0 and len(r["load_average"]) == 2
+    assert rec["seconds_per_item_vs_smallest"][0] == 1.0 and rec["median_seconds"] == rec["runs"][-1]["seconds"]
+    # the selection the child wrote is score_pool's on the same pool, model and key
+    folder, seconds = pool_in(tmp_path, 1200, shard_size=256)
+    assert seconds == 0.0  # the case's pool, reused
+    post, variables, key = _tiny_model()
+    want = pools.score_pool(post, variables, pools.open_pool(folder), key, 50, num_samples=4, chunk_size=64)
+    np.testing.assert_array_equal(np.load(selection_file(folder, "bald", 50, 4, 64, tiny=True)), want.indices)
+    assert rec["runs"][-1]["selection_head"] == want.indices[:5].tolist()
+
+
+def test_pool_processes_select_what_one_process_selects(tmp_path):
+    from benchmarks.cases import CASES
+
+    rec = CASES["pool_processes"](n=1000, processes=2, workdir=tmp_path, **TINY_POOL)
+    json.dumps(rec)
+    assert rec["equal_selection"] is True and rec["selected"] == 50
+    assert [r["process_index"] for r in rec["many_processes"]] == [0, 1]
+    assert all(r["processes"] == 2 and r["num_scored"] == 1000 for r in rec["many_processes"])
+    assert rec["one_process"]["processes"] == 1 and rec["items_per_second_one_process"] > 0
+    assert rec["items_per_second"] > 0
+
+
+def test_pool_resume_after_three_kills_equals_an_uninterrupted_pass(tmp_path):
+    from bal import pools
+    from benchmarks.cases import CASES
+    from benchmarks.pool_scale import pool_in, selection_file
+
+    # the uninterrupted pass, scored here: the case finds it beside the pool and compares against it
+    folder, _ = pool_in(tmp_path, 3000, shard_size=256)
+    post, variables, key = _tiny_model()
+    want = pools.score_pool(post, variables, pools.open_pool(folder), key, 50, num_samples=4, chunk_size=64)
+    np.save(selection_file(folder, "bald", 50, 4, 64, tiny=True), want.indices)
+    rec = CASES["pool_resume"](n=3000, kills=3, chunk_delay=0.03, workdir=tmp_path, **TINY_POOL)
+    json.dumps(rec)
+    assert rec["equal_to_uninterrupted"] is True and rec["reference"] == "reused from an earlier uninterrupted pass"
+    attempts = rec["attempts"]
+    assert len(attempts) == 3 and [a["kill_at_row"] for a in attempts] == sorted(a["kill_at_row"] for a in attempts)
+    for a in attempts:  # killed where it was told; every chunk it reported done was in its state
+        assert a["reported_done"] >= a["kill_at_row"] and a["state_next"] >= a["reported_done"]
+    assert rec["final"]["resumed_from"] == attempts[-1]["state_next"] > 0
+    assert rec["final"]["num_scored"] == 3000 and rec["chunks_rescored"] == 0 and rec["finished_shards_rescored"] == 0
+    np.testing.assert_array_equal(np.load(folder / f"resumed-{selection_file(folder, 'bald', 50, 4, 64, True).name}"),
+                                  want.indices)
+
+
+def test_pool_cluster_margin_equals_cluster_margin_pool(tmp_path):
+    from bal import pools
+    from benchmarks.cases import CASES
+    from benchmarks.pool_scale import pool_in, selection_file
+
+    rec = CASES["pool_cluster_margin"](n=1000, num_clusters=5, sample_size=200, workdir=tmp_path,
+                                       **{**TINY_POOL, "k": 20})
+    json.dumps(rec)
+    assert rec["selected"] == rec["distinct_selected"] == 20 and rec["child"]["num_clusters"] == 5
+    assert rec["clustering_seconds"] > 0 and rec["margin_pass_seconds"] > 0 and rec["selection_step_seconds"] > 0
+    folder, _ = pool_in(tmp_path, 1000, shard_size=256)
+    post, variables, key = _tiny_model()
+    clusters = pools.Clusters.load(folder / "clusters-c5-m200")
+    want = pools.cluster_margin_pool(post, variables, pools.open_pool(folder), key, 20, clusters, num_samples=4,
+                                     chunk_size=64)
+    got = np.load(selection_file(folder, "cluster-margin-c5-m200", 20, 4, 64, tiny=True))
+    np.testing.assert_array_equal(got, want)
