@@ -371,7 +371,8 @@ def test_ctrl_c_exits_130_without_crashing(tmp_path, delay):
     _wait_for(out / "config.json")
     time.sleep(delay)  # during the first compile, or while cycles run
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    # an interrupt during an XLA compile waits for the compile: minutes on a heavily shared machine
+    _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err and "Segmentation" not in err
     if (out / "results.jsonl").exists():  # whatever was recorded resumes cleanly
