@@ -360,9 +360,8 @@ def fit(
     if opt_state is None:
         init_opt = jax.vmap(optimizer.init) if runs else optimizer.init
         opt_state = init_opt(variables["params"])
-    state = (variables, opt_state, jnp.zeros((), jnp.int32))
-    if runs:  # every run's step counter: the vmapped step keeps one per run
-        state = (variables, opt_state, jnp.zeros((x.shape[0],), jnp.int32))
+    # the step counter; runs side by side keep one per run (the vmapped step maps it)
+    state = (variables, opt_state, jnp.zeros((x.shape[0],) if runs else (), jnp.int32))
     if devices > 1:  # replicated on every device (of every process)
         state, perm_root, step_root = parallel.replicate((state, perm_root, step_root), mesh)
     step_fn = functools.partial(

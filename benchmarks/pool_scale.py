@@ -315,9 +315,8 @@ def pool_scale(*, sizes=(10_000, 100_000), num_samples: int = 20, k: int = 10_00
     with _workdir(workdir) as work:
         for n in sorted(sizes):
             pool, pack_seconds = pool_in(work, n, seed, shard_size)
-            out = selection_file(pool, "bald", min(k, n), num_samples, chunk, tiny)
-            rep = _run({"what": "score", "pool": str(pool), "k": k, "num_samples": num_samples, "chunk_size": chunk,
-                        "out": str(out), "tiny": tiny})
+            job, out = _bald_job(pool, k, num_samples, chunk, tiny, n)
+            rep = _run({**job, "out": str(out)})
             selected = np.load(out)
             runs.append(_slim({"n": n, "pack_seconds": pack_seconds, **rep,
                                "items_per_second": n / rep["seconds"], "seconds_per_item": rep["seconds"] / n,
@@ -341,6 +340,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _bald_job(pool, k: int, num_samples: int, chunk: int, tiny: bool, n: int):
+    """The child job's settings for a BALD top-``k`` pass over ``pool`` and the file its selection goes to."""
+    job = {"what": "score", "pool": str(pool), "k": k, "num_samples": num_samples, "chunk_size": chunk, "tiny": tiny}
+    return job, selection_file(pool, "bald", min(k, n), num_samples, chunk, tiny)
+
+
 def pool_processes(*, n: int = 100_000, processes: int = 2, num_samples: int = 20, k: int = 10_000,
                    chunk_size: int | None = None, shard_size: int = 65_536, seed: int = 0, workdir=None,
                    tiny: bool = False, repeats: int = 1) -> dict:
@@ -350,9 +355,7 @@ def pool_processes(*, n: int = 100_000, processes: int = 2, num_samples: int = 2
     chunk = _chunk(chunk_size)
     with _workdir(workdir) as work:
         pool, pack_seconds = pool_in(work, n, seed, shard_size)
-        base = {"what": "score", "pool": str(pool), "k": k, "num_samples": num_samples, "chunk_size": chunk,
-                "tiny": tiny}
-        one_out = selection_file(pool, "bald", min(k, n), num_samples, chunk, tiny)
+        base, one_out = _bald_job(pool, k, num_samples, chunk, tiny, n)
         one = _run({**base, "out": str(one_out)})
         many_out = pool / f"processes{processes}-{one_out.name}"
         port = _free_port()
@@ -451,9 +454,7 @@ def pool_resume(*, n: int = 100_000, kills: int = 3, num_samples: int = 20, k: i
     chunk = _chunk(chunk_size)
     with _workdir(workdir) as work:
         pool, pack_seconds = pool_in(work, n, seed, shard_size)
-        base = {"what": "score", "pool": str(pool), "k": k, "num_samples": num_samples, "chunk_size": chunk,
-                "tiny": tiny}
-        reference = selection_file(pool, "bald", min(k, n), num_samples, chunk, tiny)
+        base, reference = _bald_job(pool, k, num_samples, chunk, tiny, n)
         reused = reference.is_file()
         if not reused:
             _run({**base, "out": str(reference)})

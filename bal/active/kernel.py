@@ -114,7 +114,7 @@ def replay(task: Task, strategy: str, state: LoopState, acquired) -> LoopState:
 def replay_record(task: Task, strategy: str, state: LoopState, record: dict) -> LoopState:
     """:func:`replay` of a recorded cycle, keeping what the stopping criteria read of it."""
     state = replay(task, strategy, state, record.get("acquired") or [])
-    return state._replace(history=state.history + (stopping.trace(record),))
+    return state._replace(history=stopping.extend(state.history, record))
 
 
 def receive(task: Task, state: LoopState, answers) -> tuple[LoopState, int]:
@@ -189,7 +189,7 @@ def step_runs(task: Task, strategy: str, states) -> list[tuple[LoopState, CycleI
             **({"stopped_by": stopped[i]} if stopped[i] else {}),
         }
         labels = state.labels if final[i] else task.apply(state.labels, acquired, strategy)
-        history = state.history + (stopping.trace(metrics),)
+        history = stopping.extend(state.history, metrics)
         results.append((LoopState(state.seed, cycle + 1, labels, variables, final[i], history),
                         CycleInfo(record, acquired)))
     return results

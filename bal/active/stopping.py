@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["CRITERIA", "FIELDS", "trace", "cohen_kappa", "encode_predictions", "decode_predictions", "observe", "stop_reason",
+__all__ = ["CRITERIA", "FIELDS", "trace", "extend", "cohen_kappa", "encode_predictions", "decode_predictions", "observe", "stop_reason",
            "would_stop", "stop_set_statistics", "format_stopping", "Verdict", "gain_per_label", "stabilized_scores",
            "should_stop", "label_count_key"]
 
@@ -87,6 +87,13 @@ FIELDS = ("stop_predictions", "stop_kappa", "stop_entropy")
 def trace(record: dict) -> dict:
     """What the criteria need of one cycle's record or metrics."""
     return {k: record[k] for k in FIELDS if k in record}
+
+
+def extend(history: tuple, record: dict) -> tuple:
+    """``history`` with the cycle of ``record`` appended; only the newest cycle keeps its stop-set
+    predictions (kappa compares consecutive models, so older ones are never read again)."""
+    older = tuple({k: v for k, v in h.items() if k != "stop_predictions"} for h in history[-1:])
+    return history[:-1] + older + (trace(record),)
 
 
 def observe(history: Sequence[dict], metrics: dict) -> dict:
