@@ -17,6 +17,8 @@ import pathlib
 import sys
 import typing
 
+from bal.interrupts import catch_interrupts, raise_if_interrupted
+
 __all__ = ["main"]
 
 QUICKSTART_DIR = "runs/quickstart"
@@ -239,7 +241,10 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with catch_interrupts():
+            code = args.func(args)
+            raise_if_interrupted()  # a Ctrl-C swallowed in a gc callback still ends in 130
+        return code
     except BrokenPipeError:  # `bal summary RUN | head`: the reader left; not an error of ours
         return 141
     except (ValueError, OSError, ImportError, KeyError) as err:

@@ -199,6 +199,7 @@ def add_commands(subparsers) -> None:
 def main(argv=None) -> int:
     """``python -m bal.pools pack|score ...``: errors print one line and return 2, Ctrl-C returns 130."""
     from bal.cli import _Parser, _message
+    from bal.interrupts import catch_interrupts, raise_if_interrupted
 
     parser = _Parser(prog="python -m bal.pools", description="Pack and score pools (bal.pools).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -206,7 +207,10 @@ def main(argv=None) -> int:
     _add_score(sub)
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with catch_interrupts():
+            code = args.func(args)
+            raise_if_interrupted()
+        return code
     except (ValueError, OSError, ImportError, KeyError) as err:
         print(f"{parser.prog} {args.command}: error: {_message(err)}", file=sys.stderr)
         return 2

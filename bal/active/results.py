@@ -26,6 +26,7 @@ from typing import Iterable
 import numpy as np
 
 from bal.active.config import Config, config_from_dict
+from bal.interrupts import raise_if_interrupted
 
 __all__ = ["RunDirectory", "read_records"]
 
@@ -216,6 +217,7 @@ class RunDirectory:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
+        raise_if_interrupted()  # a safe point: a Ctrl-C swallowed elsewhere stops the run here
 
     def records(self) -> list[dict]:
         return read_records(self.results_path)
