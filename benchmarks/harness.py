@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -18,7 +17,7 @@ from typing import Any, Callable
 
 import jax
 
-from bal.backend.policy import cache_sizes  # noqa: F401  (moved to bal.backend, issue 20)
+from bal.backend.policy import cache_sizes, cpu_model  # noqa: F401  (moved to bal.backend, issue 20)
 from bal.runtime import huge_pages_enabled
 
 #: Peak dense bf16 throughput (FLOP/s) of accelerators we know, for model-FLOPs utilisation.
@@ -29,17 +28,6 @@ PEAK_BF16_FLOPS = {
     "NVIDIA A100-SXM4-80GB": 312e12,
     "NVIDIA A100-SXM4-40GB": 312e12,
 }
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 _MATMUL_FLOPS: list = []

@@ -25,25 +25,34 @@ def _figure(rec: dict) -> str:
             if key == "speedup_vs_sequential":
                 return fmt.format(rec[key], rec["sequential"]["median_seconds"])
             return fmt.format(rec[key])
-    if "last_split" in rec:
-        s = rec["last_split"]
-        return f"train {s['train_seconds']:.1f} s + score {s['score_seconds']:.1f} s"
+    if "last_split" in rec:  # one cycle's parts: train / score seconds, or a detection cycle's
+        parts = [f"{k.removesuffix('_seconds').replace('_', ' ')} {v:.3g}{' s' if k.endswith('_seconds') else ''}"
+                 for k, v in rec["last_split"].items()]
+        return " + ".join(parts)
     return ""
 
 
+def _utilisation(rec: dict) -> str:
+    """The case's FLOP/s over the float32 matmul FLOP/s measured in the same run, if recorded."""
+    u = rec.get("utilisation")
+    return "" if u is None else f"{100 * u:.0f} %"
+
+
 def render(records: list[dict]) -> str:
-    rows = ["| case | parameters | median s (min) | compile s | figure | device |", "|---|---|---|---|---|---|"]
+    rows = ["| case | parameters | median s (min) | compile s | figure | utilisation | device |",
+            "|---|---|---|---|---|---|---|"]
     for rec in records:
         if "error" in rec:
-            rows.append(f"| {rec['case']} | {_params(rec)} | error: {rec['error']} | | | |")
+            rows.append(f"| {rec['case']} | {_params(rec)} | error: {rec['error']} | | | | |")
             continue
         timing = rec.get("bal", rec)
         env = rec.get("env", {})
         device = env.get("device_kind", "?")
         if device == "cpu":
-            device = f"{env.get('cpu', 'cpu')} ({env.get('cpu_cores')} cores)"
+            device = f"{env.get('cpu', 'cpu')} ({env.get('cpu_cores')} cores"
+            device += f", matmul {env['matmul_gflops_float32']:.0f} GFLOP/s)" if "matmul_gflops_float32" in env else ")"
         rows.append(f"| {rec['case']} | {_params(rec)} | {timing['median_seconds']:.4g} ({timing['min_seconds']:.4g})"
-                    f" | {timing['compile_seconds']:.2f} | {_figure(rec)} | {device} |")
+                    f" | {timing['compile_seconds']:.2f} | {_figure(rec)} | {_utilisation(rec)} | {device} |")
     return "\n".join(rows)
 
 

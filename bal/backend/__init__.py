@@ -5,6 +5,8 @@
   :func:`policy` (resolved once per process from the backend and the CPU's
   caches), :func:`use` / :func:`set_policy` to force one, :func:`cache_sizes`
   and the pure rule :func:`cpu_chunk_sizes`;
+* :mod:`bal.backend.calibrate` -- the one choice no rule predicts (the
+  unpadded-conv forward), measured once per CPU model and cached;
 * :mod:`bal.backend.conv` -- the XLA:CPU convolution / max-pool rewrites
   (also at their old path :mod:`bal.nn.ops`);
 * :mod:`bal.backend.allocator` -- glibc huge pages for XLA:CPU's per-call

@@ -238,9 +238,12 @@ def _fast_forward(lhs, rhs, cfg: _ConvConfig):
     0.9-1.5 at 64 (12x16), and tied at 96 (24x32); with XLA's forward and the
     patch-matmul kernel gradient the gradient matched XLA's at 16 channels and
     beat it at 96 (44-72 against 86-164 ms). Unpadded convolutions (the Gal
-    CNN's) keep the patch forward measured faster on the AMD machine.
+    CNN's) take the patch forward where it was measured faster (the first AMD
+    machine), XLA's where that was faster (another AMD EPYC VM: 12 against
+    17 ms): the policy's ``conv_forward``, measured per machine type.
     """
-    if all(s == 1 for s in cfg.strides) and all(p == (0, 0) for p in cfg.pads):
+    if (all(s == 1 for s in cfg.strides) and all(p == (0, 0) for p in cfg.pads)
+            and policy().conv_forward == "patches"):
         return forward_patches(lhs, rhs, cfg)
     return _forward(lhs, rhs, cfg)
 

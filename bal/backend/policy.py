@@ -43,6 +43,11 @@ those outcomes on that machine and scales with the cache elsewhere:
   first-conv activations (Gal CNN: 128 x 26 x 26 x 32 floats = 11 MB) are what
   must stay near the caches, and they scale with it. Unknown caches (no sysfs)
   give the AMD outcomes.
+
+**Measured where no rule holds.** Which unpadded-conv forward wins (im2col
+matmul or XLA's) differs between two AMD EPYC VMs with like caches, so it is
+measured once per CPU model and cached (:mod:`bal.backend.calibrate`;
+``BAL_CONV_FORWARD`` forces it).
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ import os
 import threading
 from typing import Iterator, Mapping
 
-__all__ = ["Policy", "accelerator_policy", "cache_sizes", "cpu_chunk_sizes", "cpu_policy", "policy",
+__all__ = ["Policy", "accelerator_policy", "cache_sizes", "cpu_chunk_sizes", "cpu_model", "cpu_policy", "policy",
            "set_policy", "use"]
 
 MAPS = ("vmap", "map", "unroll")
@@ -77,6 +82,9 @@ class Policy:
       run_map: how the runs of one strategy (its seeds) advance in ``bal run``: ``"sequential"``,
         one run after another, or ``"vmap"``, all seeds of the strategy side by side as one
         vmapped program per cycle (their labeled sets have equal sizes every cycle).
+      conv_forward: the forward of rewritten unpadded stride-1 2-D convs: ``"patches"`` (im2col
+        matmul) or ``"xla"`` (XLA's conv, padded by a column and sliced); on the CPU measured
+        once per machine type by :mod:`bal.backend.calibrate`.
     """
 
     chunk_size: int
@@ -86,6 +94,7 @@ class Policy:
     im2col_chunk_bytes: int
     train_map: str = "vmap"
     run_map: str = "sequential"
+    conv_forward: str = "patches"
 
     def __post_init__(self):
         for name in ("chunk_size", "im2col_chunk_bytes"):
@@ -97,6 +106,8 @@ class Policy:
                 raise ValueError(f"Policy.{name} must be one of {MAPS}; got {getattr(self, name)!r}")
         if self.run_map not in RUN_MAPS:
             raise ValueError(f"Policy.run_map must be one of {RUN_MAPS}; got {self.run_map!r}")
+        if self.conv_forward not in ("patches", "xla"):
+            raise ValueError(f"Policy.conv_forward must be 'patches' or 'xla'; got {self.conv_forward!r}")
         if not isinstance(self.conv_rewrite, bool):
             raise ValueError(f"Policy.conv_rewrite must be a bool; got {self.conv_rewrite!r}")
 
@@ -122,6 +133,20 @@ def cache_sizes(base: str = "/sys/devices/system/cpu/cpu0/cache") -> dict[str, i
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else what ``platform`` knows)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
 def _floor_pow2(n: int) -> int:
     return 1 << (max(int(n), 1).bit_length() - 1)
 
@@ -137,11 +162,11 @@ def cpu_chunk_sizes(caches: Mapping[str, int]) -> tuple[int, int]:
     return min(chunk, 2048), im2col
 
 
-def cpu_policy(caches: Mapping[str, int] | None = None) -> Policy:
+def cpu_policy(caches: Mapping[str, int] | None = None, conv_forward: str = "patches") -> Policy:
     """The CPU policy for a machine with ``caches`` (default: this machine's, from sysfs)."""
     chunk, im2col = cpu_chunk_sizes(cache_sizes() if caches is None else caches)
     return Policy(chunk_size=chunk, sample_map="map", member_map="map", conv_rewrite=True,
-                  im2col_chunk_bytes=im2col, train_map="unroll")
+                  im2col_chunk_bytes=im2col, train_map="unroll", conv_forward=conv_forward)
 
 
 def accelerator_policy() -> Policy:
@@ -158,7 +183,13 @@ _forced: list[Policy] = []     # stack of policies forced by use() / set_policy(
 def _resolve() -> Policy:
     import jax  # here, not at the top: bal.backend (and bal.runtime's relaunch) import without JAX
 
-    return cpu_policy() if jax.default_backend() == "cpu" else accelerator_policy()
+    if jax.default_backend() != "cpu":
+        return accelerator_policy()
+    if os.environ.get("BAL_CONV_REWRITE", "1") == "0":
+        return cpu_policy()  # no rewritten convs: nothing to measure
+    from bal.backend.calibrate import conv_forward
+
+    return cpu_policy(conv_forward=conv_forward())
 
 
 def policy() -> Policy:

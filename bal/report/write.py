@@ -7,6 +7,7 @@ import pathlib
 
 from bal.active.results import RunDirectory, read_records, runs
 from bal.active.stopping import format_stopping
+from bal.backend.policy import cpu_model
 from bal.report.curves import annotation_timed, plot_annotation_curves, plot_learning_curves
 from bal.report.detection import compare_detection, format_detection_comparison
 from bal.report.records import ANNOTATION_KEY, _metric_name, default_metric, record_task
@@ -51,7 +52,7 @@ def write_report(run_dir, thresholds=None, *, metric: str | None = None,
              f"- task: {record_task(records)}; {len(records)} cycles recorded over "
              f"{len(runs(records))} runs (strategy x seed)",
              f"- time in the recorded cycles: {seconds / 3600:.2f} h (train + evaluate + acquire)",
-             f"- machine of this summary: {_cpu_model()} ({platform.machine()}, {os.cpu_count()} cores)",
+             f"- machine of this summary: {cpu_model()} ({platform.machine()}, {os.cpu_count()} cores)",
              f"- config: `{json.dumps(config, sort_keys=True)}`" if config else "- config: (none)",
              *([f"- annotation time of people's labels: {sum(finals) / len(finals):.1f} s per run "
                 f"(mean over {len(finals)} runs, at their last cycle)"] if timed else []),
@@ -61,16 +62,4 @@ def write_report(run_dir, thresholds=None, *, metric: str | None = None,
     out = run_dir / "summary.md"
     out.write_text("\n".join(lines))
     return out, plot
-
-
-def _cpu_model() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown CPU"
 

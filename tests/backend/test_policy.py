@@ -65,7 +65,7 @@ def test_env_switch_turns_the_conv_rewrite_off(monkeypatch):
 
 @pytest.mark.parametrize("bad", [dict(chunk_size=0), dict(chunk_size=True), dict(sample_map="pmap"),
                                  dict(member_map="loop"), dict(conv_rewrite=1), dict(im2col_chunk_bytes=-1),
-                                 dict(train_map="scan")])
+                                 dict(train_map="scan"), dict(conv_forward="im2col")])
 def test_policy_fields_are_checked(bad):
     with pytest.raises(ValueError):
         dataclasses.replace(cpu_policy({}), **bad)
