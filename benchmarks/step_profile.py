@@ -98,7 +98,6 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args(argv)
-    relaunch_with_huge_pages()  # as `python -m benchmarks` runs its cases
     peak = matmul_flops()
     rows = {}
     for name, (fn, fargs) in pieces(args.batch_size, jax.random.key(0)).items():
@@ -115,4 +114,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    relaunch_with_huge_pages()  # as `python -m benchmarks` runs its cases
     sys.exit(main())

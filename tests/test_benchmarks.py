@@ -164,3 +164,18 @@ def test_pool_cluster_margin_equals_cluster_margin_pool(tmp_path):
                                      chunk_size=64)
     got = np.load(selection_file(folder, "cluster-margin-c5-m200", 20, 4, 64, tiny=True))
     np.testing.assert_array_equal(got, want)
+
+
+def test_step_profile_times_every_piece(capsys):
+    from benchmarks import step_profile
+
+    assert step_profile.main(["--batch-size", "2", "--repeats", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    pieces = out["pieces"]
+    assert {"step (grad + Adam)", "conv2 forward", "conv2 kernel gradient", "conv2 input gradient",
+            "Adam update"} <= set(pieces)
+    assert all(p["ms"] > 0 for p in pieces.values())
+    # FLOPs from the loop-free program: the three conv2 pieces do the same arithmetic
+    conv2 = [pieces[f"conv2 {k}"]["gflop"] for k in ("forward", "kernel gradient", "input gradient")]
+    assert max(conv2) == pytest.approx(min(conv2), rel=0.05) and conv2[0] > 0
+    assert pieces["step (grad + Adam)"]["gflop"] > sum(conv2)
