@@ -201,7 +201,10 @@ def _job(spec: dict) -> dict:
                       num_scored=margins.num_scored, num_candidates=int(margins.indices.size))
     else:
         raise ValueError(f"unknown job {spec['what']!r}")
-    report.update(cpu_seconds=_cpu_seconds() - cpu0, peak_rss_mb=_vm("VmHWM"),
+    # the kernel updates VmHWM lazily (per-thread RSS counters), so it can trail an earlier VmRSS
+    # reading by a few KB: the peak is at least every RSS seen
+    peak = max(_vm("VmHWM"), _vm("VmRSS"), report.get("rss_after_warmup_mb", 0.0))
+    report.update(cpu_seconds=_cpu_seconds() - cpu0, peak_rss_mb=peak,
                   ru_maxrss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   load_average=[load, [round(x, 2) for x in os.getloadavg()]])
     if spec.get("out") and jax.process_index() == 0:
