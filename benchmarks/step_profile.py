@@ -17,7 +17,6 @@ import dataclasses
 import json
 import sys
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
