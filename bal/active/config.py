@@ -25,54 +25,15 @@ ORACLES = ("dataset", "human")
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig(Config):
-    """Every setting of an active-learning experiment.
+    """Every setting of a classification active-learning experiment.
 
-    Data and model:
-      dataset: a ``bal.data`` name ("digits", "mnist", "fashion_mnist",
-        "cifar10", ...); data_dir: where its files are (default: BAL_DATA_DIR).
-      repeat: copies of every training image in the pool (Repeated MNIST of
-        Kirsch et al. 2019 uses 3); repeat_noise: std of the Gaussian noise
-        added to each copy (0.1 in the paper), on inputs scaled to [0, 1].
-      model: a ``bal.models`` name; posterior: a ``bal.posteriors`` family.
-      num_samples: posterior samples S for scoring; num_members: ensemble size;
-      estimator: gradient estimator of variational layers; regularization:
-        β of the regularized ensemble; dropout: model kwargs like dropout rates
-        go in ``model_kwargs``.
-    Acquisition:
-      strategies: acquisition names (``bal.acquisition`` registry);
-        include_random: add the "random" baseline if missing.
-      most_informative: take the highest scores (False: the lowest).
-      initial_labels: size of the initial labeled set; initial_balanced: k
-        per class (Gal et al. 2017) instead of uniformly at random.
-      acquisition_size: items acquired per cycle; or growth: a fraction of the
-        current labeled set acquired per cycle (0.1, 0.33, 1.0 ...).
-      cycles: number of acquisition cycles; label_budget: stop once this many
-        labels are reached (either or both); target_accuracy: also end a run
-        once its test accuracy reaches this.
-      pool_subset: score a random subset of this many pool items per cycle
-        (Gal et al. 2017 used 2,000); acquisition_params: extra parameters of
-        the strategies, keyed by strategy name (e.g.
-        ``{"batchbald": {"num_configs": 10000}}``).
-    Training (from scratch every cycle unless warm_start):
-      epochs (an epoch is ``ceil(labels / batch_size)`` steps), min_steps (a
-      floor on steps per cycle), batch_size, learning_rate, weight_decay
-      (decoupled, AdamW), weight_decay_per_example (coupled L2 on the kernels
-      of ``weight_decay_per_example / num_labels``, as in Gal et al.'s Keras
-      code with 3.5), validation_size and patience (a labeled validation set
-      held out of the pool, early stopping on its accuracy), kl_weight,
-      kl_anneal_steps and train_samples (the variational ELBO), warm_start.
-    Stopping (:mod:`bal.active.stopping`):
-      stop_set_size pool items watched every cycle; stop_on the criteria that
-      end a run ("kappa": stabilizing predictions, kappa_threshold; "plateau":
-      plateau_threshold / plateau_epsilon on the mean predictive entropy),
-      both over stop_window cycles.
-    Labeling:
-      oracle: "dataset" (the dataset's own labels, the default) or "human": a
-        run pauses after each cycle until people label its queries
-        (``bal queries export`` / ``bal labels import``, :mod:`bal.labeling`).
-    Runs:
-      seeds: one run per seed and strategy; chunk_size: pool items per
-        prediction chunk (None: :func:`bal.predict.default_chunk_size`); quiet: no progress display.
+    Each field's ``help`` is its documentation (``bal run --help``, :data:`HELP`).
+    How settings combine: exactly one of ``acquisition_size`` and ``growth``;
+    ``cycles`` and / or ``label_budget`` bound a run, ``target_accuracy`` and
+    ``stop_on`` (:mod:`bal.active.stopping`) may end it earlier; ``patience``
+    needs ``validation_size``; ``kl_weight``, ``kl_anneal_steps`` and
+    ``train_samples`` shape the variational ELBO only; ``oracle = "human"``
+    pauses each run for people's labels (:mod:`bal.labeling`).
     """
 
     TASK: typing.ClassVar[str] = "classification"

@@ -90,28 +90,13 @@ BOX_STRATEGIES = tuple(f"box_{score}" for score in BOX_SCORES)
 
 @dataclasses.dataclass(frozen=True)
 class DetectionConfig(Config):
-    """Every setting of an object-detection active-learning experiment (one line each in :data:`HELP`).
+    """Every setting of an object-detection active-learning experiment.
 
-    Data: dataset (``"road_scenes"``), num_train (pool images), num_test,
-      image_size ``(H, W)``, data_seed, night_fraction (the generated images;
-      the same for every run and seed).
-    Model: model (``"centernet"``), model_kwargs, posterior (a
-      ``bal.posteriors`` family: the CenterNet's focal + L1 loss on its packed
-      targets; variational: Bayesian heads, loss + kl_weight KL / labeled
-      images), num_samples ``S``, num_members, estimator, kl_weight, regularization.
-    Acquisition: strategies (module docstring), reduction / q, score_threshold,
-      max_detections, iou_threshold, box_weights, target_classes /
-      target_strength; initial_images (chosen at random per seed, the same for
-      every strategy), acquisition_images per cycle, cycles.
-    Training (from scratch every cycle): epochs (or steps), min_steps,
-      hflip (mirror-image augmentation: every labeled image and its mirror,
-      boxes mirrored; an epoch still counts ``ceil(labeled / batch_size)``
-      steps), batch_size, learning_rate, weight_decay; curve_every /
-      curve_cycles (a training curve: test AP every ``curve_every`` epochs,
-      in the cycles listed, ``-1`` the last, all by default; the talk's mAP
-      against epochs).
-    Runs: seeds, chunk_size (images per prediction chunk), quiet, oracle (``"dataset"``, or
-      ``"human"``: people label the acquired images, :mod:`bal.labeling`).
+    Each field's ``help`` is its documentation (``bal run --help``, :data:`HELP`).
+    The posterior's loss is the CenterNet's focal + L1 on its packed targets
+    (variational: Bayesian heads, plus ``kl_weight`` KL / labeled images). With
+    ``hflip`` an epoch still counts ``ceil(labeled / batch_size)`` steps;
+    ``curve_every`` / ``curve_cycles`` record the talk's test AP against epochs.
     """
 
     TASK: typing.ClassVar[str] = "detection"

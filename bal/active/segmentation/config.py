@@ -64,32 +64,14 @@ def parse_strategy(name: str) -> Strategy:
 class SegmentationConfig(Config):
     """Every setting of a segmentation active-learning experiment.
 
-    Data: dataset (``"road_markings"``), num_train (pool images), num_test,
-      image_size ``(H, W)``, data_seed (the generated images; the same for all seeds).
-    Model: model (``"unet"``), model_kwargs (e.g. ``{"width": 8}``), posterior
-      (a ``bal.posteriors`` family), num_samples ``S`` for scoring and
-      evaluation, num_members (ensembles), class_weights (optional per-class loss
-      weights ``[C]``, e.g. to up-weight rare classes; fixed for the whole run).
-    Acquisition: strategies (see the module docstring), reduction and q,
-      grid_rows x grid_cols crops, target_classes / target_strength (for
-      ``_targeted`` strategies), initial_images (fully labeled at the start,
-      chosen at random per seed, the same for every strategy), the per-cycle
-      budget — acquisition_pixels or acquisition_images (exactly one) — and cycles.
-    Training (from scratch every cycle, or from ``pretrained``): steps
-      ``= steps + round(steps_per_image * labeled_pixels / (H * W))`` Adam
-      steps of batch_size images, learning_rate, weight_decay;
-      scale_steps_by_sparsity multiplies the steps by (images holding a label) /
-      (labeled pixels in whole images) >= 1, so a run whose labels are scattered
-      crops sees as many labeled pixels per cycle as one labeling whole images
-      (a batch of partially labeled images carries fewer labeled pixels). pretrained: an
-      orbax checkpoint (:func:`bal.checkpoint.save`) of the posterior's
-      variables (or of ``{"variables": ...}``) used as the initial variables of
-      every cycle instead of a random initialisation (pretrain, then fine-tune).
-    Runs: seeds, chunk_size (images per prediction chunk), quiet.
-    Labeling: oracle ``"dataset"`` (the dataset's masks) or ``"human"``: a run
-      pauses after each cycle until people label the queried images or crops
-      with pixel class maps (``bal queries export`` / ``bal labels import``,
-      :mod:`bal.labeling`).
+    Each field's ``help`` is its documentation (``bal run --help``, :data:`HELP`).
+    Strategies follow the module docstring's grammar; the per-cycle budget is
+    exactly one of ``acquisition_pixels`` and ``acquisition_images``. A cycle
+    trains ``steps + steps_per_image * (labeled pixels / (H * W))`` Adam steps,
+    times (images holding a label) / (labeled pixels in whole images) with
+    ``scale_steps_by_sparsity``, so scattered crops see as many labeled pixels
+    as whole images; from ``pretrained`` (an orbax checkpoint of the
+    variables, :func:`bal.checkpoint.save`) instead of a fresh init when given.
     """
 
     TASK: typing.ClassVar[str] = "segmentation"
