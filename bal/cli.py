@@ -137,18 +137,23 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_summary(args) -> int:
-    from bal.active.results import read_records
     from bal.report import format_summary, stopping_text, summarize
+    from bal.report.records import read_sources
 
-    records = read_records(args.run_dir)
+    records, _ = read_sources(args.run_dir)
     print(format_summary(summarize(records, args.thresholds, metric=args.metric)))
-    stops = stopping_text(args.run_dir, records)
+    if len(args.run_dir) > 1:
+        if args.write:
+            raise ValueError("--write writes one run directory's summary.md: give one RUN_DIR")
+        return 0
+    run_dir = args.run_dir[0]
+    stops = stopping_text(run_dir, records)
     if stops:
         print("\n" + stops)
     if args.write:
         from bal.report import ANNOTATION_PLOT, annotation_timed, write_report
 
-        summary, plot = write_report(args.run_dir, args.thresholds, metric=args.metric)
+        summary, plot = write_report(run_dir, args.thresholds, metric=args.metric)
         timed = annotation_timed(records)  # people's annotation time: plotted too
         files = [summary, plot, *([plot.parent / ANNOTATION_PLOT] if timed else [])]
         print(f"wrote {', '.join(map(str, files[:-1]))} and {files[-1]}")
@@ -202,8 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting_flags(p)
     p.set_defaults(func=_cmd_run)
 
+    several = ("several run directories are read as one (strategies of a most_informative = false run "
+               "are named least_<name>)")
     p = sub.add_parser("summary", help="labels needed to reach accuracy thresholds, per strategy")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", nargs="+", help=several)
     p.add_argument("--thresholds", type=float, nargs="+", default=None,
                    help="metric levels to reach (default: 0.90 0.95 accuracy; for mIoU / mAP 90 %% and 100 %% "
                         "of random's final value)")
@@ -213,8 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("plot", help="write learning curves (PNG) of a run directory")
-    p.add_argument("run_dir")
-    p.add_argument("--out", default=None, help="PNG path (default: RUN_DIR/learning_curves.png)")
+    p.add_argument("run_dir", nargs="+", help=several)
+    p.add_argument("--out", default=None, help="PNG path (default: the first RUN_DIR/learning_curves.png)")
     p.add_argument("--metric", default=None,
                    help="accuracy, nll, ece or brier (segmentation: mean_iou, pixel_accuracy); "
                         "default: accuracy, or mean_iou for segmentation runs")

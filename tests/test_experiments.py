@@ -44,7 +44,7 @@ def smoke(config):
 
 def test_every_study_has_a_config():
     names = {p.stem for p in CONFIGS}
-    assert {"mnist_gal2017", "fashion_mnist", "growth_10pct", "least_vs_most_most", "batch_acquisition_mnist",
+    assert {"mnist_gal2017", "fashion_mnist", "growth_10pct", "least_vs_most_mnist", "batch_acquisition_mnist",
             "batch_acquisition_repeated_mnist", "cifar10_variational_flipout", "segmentation_crops_vs_images",
             "segmentation_targeting", "detection_road_scenes"} <= names
 

@@ -51,3 +51,36 @@ def test_plots_write_pngs(tmp_path, capsys):
     assert (tmp_path / "c.png").stat().st_size > 1000 and str(tmp_path / "c.png") in capsys.readouterr().out
     assert main(["plot", str(run_dir), "--cycles", "1", "9"]) == 2
     assert "cycle(s) [9]" in capsys.readouterr().err
+
+
+def test_least_informative_runs_in_another_directory_join_the_figure(tmp_path, capsys):
+    """The talk's most / least uncertain / random figure from two run directories: the runs of a
+    most_informative = false config are named least_<strategy>; a run given twice is refused."""
+    from bal.active.config import ExperimentConfig
+    from bal.active.results import RunDirectory
+    from bal.report.records import read_sources
+
+    most, least = tmp_path / "most", tmp_path / "least"
+    for path, informative, strategies in ((most, True, ("entropy", "random")), (least, False, ("entropy",))):
+        path.mkdir()
+        RunDirectory(path).prepare(ExperimentConfig(strategies=("entropy",), most_informative=informative),
+                                   resume=False, overwrite=False)
+        write(path, [r for r in records() if r["strategy"] in strategies])
+    recs, first = read_sources([most, least])
+    assert first == most and {r["strategy"] for r in recs} == {"entropy", "random", "least_entropy"}
+    assert sum(r["strategy"] == "least_entropy" for r in recs) == sum(r["strategy"] == "entropy" for r in recs)
+    rows = cycle_table(recs, (1, 2))
+    assert {r["strategy"] for r in rows} == {"entropy", "least_entropy", "random"}
+    assert main(["plot", str(most), str(least), "--cycles", "1", "2"]) == 0
+    assert capsys.readouterr().out.strip() == str(most / "cycle_bars.png")
+    assert main(["plot", str(most), str(least), "--out", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["summary", str(most), str(least)]) == 0
+    assert "least_entropy" in capsys.readouterr().out
+    assert main(["summary", str(most), str(least), "--write"]) == 2
+    assert "give one RUN_DIR" in capsys.readouterr().err
+    assert main(["plot", str(most), str(most)]) == 2
+    err = capsys.readouterr().err
+    assert "in both" in err and len(err.strip().splitlines()) == 1
+    # a single directory keeps its own names, whatever its config
+    assert {r["strategy"] for r in read_sources(least)[0]} == {"entropy"}

@@ -18,7 +18,8 @@ import pathlib
 
 import numpy as np
 
-from bal.active.results import read_records, runs
+from bal.active.results import runs
+from bal.report.records import open_plot
 
 __all__ = ["cycle_table", "plot_cycle_bars", "format_cycle_table"]
 
@@ -73,18 +74,11 @@ def format_cycle_table(rows: list[dict], metric: str = "accuracy") -> str:
 
 def plot_cycle_bars(source, cycles=(1, 2, 6), out_path=None, *, metric: str = "accuracy",
                     title: str | None = None) -> pathlib.Path:
-    """Write the per-cycle bar figure of a run directory (or ``results.jsonl``) as a PNG.
-
-    Default path: ``<run dir>/cycle_bars.png``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    source = pathlib.Path(source)
-    run_dir = source if source.is_dir() else source.parent
-    rows = cycle_table(read_records(source), cycles, metric)
+    """Write the per-cycle bar figure of a run directory (or ``results.jsonl``, or several:
+    :func:`bal.report.records.read_sources`) as a PNG. Default path: ``<run dir>/cycle_bars.png``
+    (of the first source)."""
+    plt, run_dir, records = open_plot(source)
+    rows = cycle_table(records, cycles, metric)
     out_path = pathlib.Path(out_path) if out_path else run_dir / "cycle_bars.png"
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     shown = sorted({r["cycle"] for r in rows})

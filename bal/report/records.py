@@ -80,20 +80,64 @@ def _metric_name(metric: str) -> str:
     return _DISPLAY.get(metric, metric)
 
 
-def open_plot(source):
-    """``(pyplot, run directory, records)`` for a plot of a run directory or ``results.jsonl``
-    (matplotlib on its file backend); a clear error when no cycle is recorded yet."""
+def _least_tagged(run_dir, records: list[dict]) -> list[dict]:
+    """``records`` with every strategy renamed ``least_<name>`` when the run directory's config
+    acquired the least informative items (``most_informative = false``)."""
     import pathlib
 
+    config = pathlib.Path(run_dir) / "config.json"
+    if not config.exists():
+        return records
+    from bal.active.results import RunDirectory
+
+    if getattr(RunDirectory(run_dir).read_config(), "most_informative", True):
+        return records
+    return [{**r, "strategy": r["strategy"] if r["strategy"] == "random" else f"least_{r['strategy']}"}
+            for r in records]
+
+
+def read_sources(sources) -> tuple[list[dict], "pathlib.Path"]:
+    """The records of one run directory (or ``results.jsonl``), or of several side by side, and the
+    first source's directory (where plots go by default).
+
+    Several sources draw one figure or table, e.g. a study's most-informative runs and the
+    same seeds' least-informative runs in another directory: strategies of a directory run with
+    ``most_informative = false`` are named ``least_<name>``. A strategy and seed recorded in two
+    sources is an error naming both (the same run twice is ambiguous)."""
+    import pathlib
+
+    from bal.active.results import read_records
+
+    sources = [sources] if isinstance(sources, (str, pathlib.Path)) else list(sources)
+    if not sources:
+        raise ValueError("give at least one run directory")
+    paths = [pathlib.Path(s) for s in sources]
+    dirs = [p if p.is_dir() else p.parent for p in paths]
+    if len(paths) == 1:
+        return read_records(paths[0]), dirs[0]
+    out, seen = [], {}
+    for path, run_dir in zip(paths, dirs):
+        records = _least_tagged(run_dir, read_records(path))
+        for key in sorted({(r["strategy"], r["seed"]) for r in records}):
+            if key in seen:
+                raise ValueError(f"strategy {key[0]!r} seed {key[1]} is in both {seen[key]} and {run_dir}; "
+                                 "give each run once")
+            seen[key] = run_dir
+        out += records
+    record_task(out)  # one task across the sources
+    return out, dirs[0]
+
+
+def open_plot(source):
+    """``(pyplot, run directory, records)`` for a plot of a run directory or ``results.jsonl``
+    (or several, :func:`read_sources`), matplotlib on its file backend; a clear error when no
+    cycle is recorded yet."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bal.active.results import read_records
-
-    source = pathlib.Path(source)
-    records = read_records(source)
+    records, run_dir = read_sources(source)
     if not records:
-        raise ValueError(f"{source} holds no completed cycles to plot")
-    return plt, (source if source.is_dir() else source.parent), records
+        raise ValueError(f"{run_dir} holds no completed cycles to plot")
+    return plt, run_dir, records
