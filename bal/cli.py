@@ -245,21 +245,24 @@ def _message(err: BaseException) -> str:
 
 def main(argv=None) -> int:
     """Run one command; errors print one line and return 2, Ctrl-C returns 130."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        with catch_interrupts():
+    command = "bal"
+    # the handler goes in before anything imports jax: a Ctrl-C during that import can land in
+    # jax's gc callback, where Python swallows it, and the run would go on
+    with catch_interrupts():
+        try:
+            args = build_parser().parse_args(argv)
+            command = f"bal {args.command}"
             code = args.func(args)
             raise_if_interrupted()  # a Ctrl-C swallowed in a gc callback still ends in 130
-        return code
-    except BrokenPipeError:  # `bal summary RUN | head`: the reader left; not an error of ours
-        return 141
-    except (ValueError, OSError, ImportError, KeyError) as err:
-        print(f"bal {args.command}: error: {_message(err)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"bal {args.command}: interrupted; continue with --resume", file=sys.stderr)
-        return 130
+            return code
+        except BrokenPipeError:  # `bal summary RUN | head`: the reader left; not an error of ours
+            return 141
+        except (ValueError, OSError, ImportError, KeyError) as err:
+            print(f"{command}: error: {_message(err)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"{command}: interrupted; continue with --resume", file=sys.stderr)
+            return 130
 
 
 def console_main() -> None:
@@ -268,11 +271,11 @@ def console_main() -> None:
     compile thread of an interrupted run is still going."""
     import os
 
-    if sys.argv[1:2] == ["run"]:  # glibc's huge-page tunable is read only at process start
-        from bal.runtime import relaunch_with_huge_pages
-
-        relaunch_with_huge_pages()
     try:
+        if sys.argv[1:2] == ["run"]:  # glibc's huge-page tunable is read only at process start
+            from bal.runtime import relaunch_with_huge_pages
+
+            relaunch_with_huge_pages()
         code = main()
     except KeyboardInterrupt:  # a second Ctrl-C, or one outside main's handler
         print("bal: interrupted; continue with --resume", file=sys.stderr)

@@ -374,7 +374,7 @@ def _wait_records(path: pathlib.Path, count: int, proc, timeout: float = 300.0):
 
 #: six moments of a run (the issue measured SIGSEGV in 3 to 4 of 6): imports, the config just written,
 #: the first compile, the first record (acquisition scoring starts), mid-scoring, a later cycle's training
-MOMENTS = {"imports": (None, 0.5), "config": (0, 0.0), "compile": (0, 2.0), "record": (1, 0.0),
+MOMENTS = {"imports": (None, 1.0), "config": (0, 0.0), "compile": (0, 2.0), "record": (1, 0.0),
            "scoring": (1, 0.4), "later": (2, 0.3)}
 
 
@@ -394,8 +394,7 @@ def test_ctrl_c_exits_130_without_crashing(tmp_path, moment):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "Segmentation" not in err and "core dumped" not in err
     assert len(err.strip().splitlines()) <= 1, err
-    if records is not None:
-        assert "interrupted" in err
+    assert "interrupted" in err
     if (out / "results.jsonl").exists():  # whatever was recorded reads back and resumes cleanly
         from bal.active.results import read_records
 
