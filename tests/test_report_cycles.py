@@ -81,6 +81,13 @@ def test_least_informative_runs_in_another_directory_join_the_figure(tmp_path, c
     assert "give one RUN_DIR" in capsys.readouterr().err
     assert main(["plot", str(most), str(most)]) == 2
     err = capsys.readouterr().err
-    assert "in both" in err and len(err.strip().splitlines()) == 1
+    assert "given twice" in err and len(err.strip().splitlines()) == 1
+    # one study at two settings (the growth study): shared names carry their directory
+    other = tmp_path / "growth_33pct"
+    other.mkdir()
+    write(other, [r for r in records() if r["strategy"] == "random"])
+    names = {r["strategy"] for r in read_sources([most, other])[0]}
+    assert names == {"entropy", "random @most", "random @growth_33pct"}
+    assert main(["plot", str(most), str(other), "--x", "cycle", "--out", str(tmp_path / "g.png")]) == 0
     # a single directory keeps its own names, whatever its config
     assert {r["strategy"] for r in read_sources(least)[0]} == {"entropy"}

@@ -100,10 +100,12 @@ def read_sources(sources) -> tuple[list[dict], "pathlib.Path"]:
     """The records of one run directory (or ``results.jsonl``), or of several side by side, and the
     first source's directory (where plots go by default).
 
-    Several sources draw one figure or table, e.g. a study's most-informative runs and the
-    same seeds' least-informative runs in another directory: strategies of a directory run with
-    ``most_informative = false`` are named ``least_<name>``. A strategy and seed recorded in two
-    sources is an error naming both (the same run twice is ambiguous)."""
+    Several sources draw one figure or table: e.g. a study's most-informative runs and the same
+    seeds' least-informative runs in another directory (strategies of a directory run with
+    ``most_informative = false`` are named ``least_<name>``), or one study at several settings
+    (``growth_10pct``, ``growth_33pct``, ...): a strategy name that more than one source holds is
+    suffixed with its directory's name in each (``bald @growth_10pct``). A directory given twice
+    is an error."""
     import pathlib
 
     from bal.active.results import read_records
@@ -115,15 +117,17 @@ def read_sources(sources) -> tuple[list[dict], "pathlib.Path"]:
     dirs = [p if p.is_dir() else p.parent for p in paths]
     if len(paths) == 1:
         return read_records(paths[0]), dirs[0]
-    out, seen = [], {}
-    for path, run_dir in zip(paths, dirs):
-        records = _least_tagged(run_dir, read_records(path))
-        for key in sorted({(r["strategy"], r["seed"]) for r in records}):
-            if key in seen:
-                raise ValueError(f"strategy {key[0]!r} seed {key[1]} is in both {seen[key]} and {run_dir}; "
-                                 "give each run once")
-            seen[key] = run_dir
-        out += records
+    resolved = [d.resolve() for d in dirs]
+    for i, d in enumerate(resolved):
+        if d in resolved[:i]:
+            raise ValueError(f"{dirs[i]} is given twice; give each run directory once")
+    per_source = [_least_tagged(d, read_records(p)) for p, d in zip(paths, dirs)]
+    names = [{r["strategy"] for r in records} for records in per_source]
+    shared = {n for i, mine in enumerate(names) for n in mine if any(n in other for other in names[i + 1:])}
+    out = []
+    for run_dir, records in zip(dirs, per_source):
+        out += [{**r, "strategy": f"{r['strategy']} @{run_dir.name}"} if r["strategy"] in shared else r
+                for r in records]
     record_task(out)  # one task across the sources
     return out, dirs[0]
 
