@@ -97,8 +97,7 @@ def plot_cycle_bars(source, cycles=(1, 2, 6), out_path=None, *, metric: str = "a
     low = min(min(r["values"].values()) for r in rows)
     ax.set_ylim(max(0.0, low - 0.05), None)
     ax.set_title(title or run_dir.name)
-    ax.text(0.0, 1.0, "mean ± std over seeds; dots: single seeds", transform=ax.transAxes, fontsize=7,
-            va="bottom")
+    ax.set_xlabel("bars: mean ± std over seeds; dots: single seeds", fontsize=8)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
