@@ -395,7 +395,7 @@ def test_ctrl_c_exits_130_without_crashing(tmp_path, moment):
     assert "Traceback" not in err and "Segmentation" not in err and "core dumped" not in err
     assert len(err.strip().splitlines()) <= 1, err
     assert "interrupted" in err
-    if (out / "results.jsonl").exists():  # whatever was recorded reads back and resumes cleanly
+    if (out / "results.jsonl").exists():  # whatever was recorded reads back cleanly
         from bal.active.results import read_records
 
         assert len(read_records(out)) >= (records or 0)
