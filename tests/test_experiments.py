@@ -46,7 +46,9 @@ def test_every_study_has_a_config():
     names = {p.stem for p in CONFIGS}
     assert {"mnist_gal2017", "fashion_mnist", "growth_10pct", "least_vs_most_mnist", "batch_acquisition_mnist",
             "batch_acquisition_repeated_mnist", "cifar10_variational_flipout", "segmentation_crops_vs_images",
-            "segmentation_targeting", "detection_road_scenes"} <= names
+            "segmentation_targeting", "detection_road_scenes", "fashion_mnist_stopping",
+            "posterior_families_mc_dropout", "posterior_families_variational",
+            "posterior_families_regularized_ensemble", "posterior_families_ensemble"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
