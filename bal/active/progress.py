@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import sys
 
+#: the metric shown per task: classification, segmentation, detection
+HEADLINE = ("accuracy", "mean_iou", "map")
+
 
 class Progress:
     """Receives ``start(total, done)``, ``update(record)`` per cycle, ``close()``."""
@@ -28,11 +31,11 @@ class Progress:
     def update(self, record: dict) -> None:
         if self._bar is None:
             return
-        self._bar.set_postfix_str(
-            f"{record['strategy']} seed {record['seed']} cycle {record['cycle']} "
-            f"labels {record['num_labels']} " + (f"acc {record['accuracy']:.3f}" if "accuracy" in record
-                                                  else f"mIoU {record.get('mean_iou', float('nan')):.3f}"),
-            refresh=False)
+        # every task's label counts (num_labels; num_labeled_pixels / _images / _boxes) and headline metric
+        counts = [f"{k[len('num_'):].replace('_', ' ')} {v}" for k, v in record.items() if k.startswith("num_")]
+        metric = [f"{m} {record[m]:.3f}" for m in HEADLINE if m in record][:1]
+        self._bar.set_postfix_str(" ".join([f"{record['strategy']} seed {record['seed']} cycle {record['cycle']}",
+                                            *counts, *metric]), refresh=False)
         self._bar.update(1)
 
     def close(self) -> None:
