@@ -50,7 +50,7 @@ def _cmd_import(args) -> int:
 def _cmd_status(args) -> int:
     from bal.active.results import RunDirectory, read_records, runs
     from bal.labeling import state as lstate
-    from bal.active.stopping import should_stop
+    from bal.report.stopping import should_stop
 
     run_dir = RunDirectory(args.run_dir)
     config = run_dir.read_config()

@@ -10,14 +10,14 @@ are typed and range-checked by :mod:`bal.config`.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import typing
 from typing import Any
 
 from bal.active.stopping import CRITERIA
-from bal.config import MAX_SEED, RUNTIME_ONLY, Config, help_of, load_config, setting
+from bal.config import MAX_SEED, Config, help_of, load_config, setting
 
-__all__ = ["Config", "ExperimentConfig", "load_config", "config_from_dict", "config_class", "TASKS", "HELP",
-           "RUNTIME_ONLY"]
+__all__ = ["Config", "ExperimentConfig", "load_config", "config_from_dict", "config_class", "TASKS", "HELP"]
 
 #: who labels acquisitions (``oracle``): the dataset's own labels, or people (:mod:`bal.labeling`)
 ORACLES = ("dataset", "human")
@@ -161,28 +161,30 @@ class ExperimentConfig(Config):
 HELP = help_of(ExperimentConfig)
 
 
+#: the tasks the loop runs: their config class and task class (``module:name``, imported on demand)
+TASKS = {
+    "classification": ("bal.active.config:ExperimentConfig", "bal.active.tasks.classification:ClassificationTask"),
+    "segmentation": ("bal.active.segmentation.config:SegmentationConfig",
+                     "bal.active.tasks.segmentation:SegmentationTask"),
+    "detection": ("bal.active.detection_config:DetectionConfig", "bal.active.tasks.detection:DetectionTask"),
+}
+
+
+def task_part(task, part: int):
+    """``TASKS[task][part]`` imported (0: the config class, 1: the task class)."""
+    if not isinstance(task, str) or task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
+    module, name = TASKS[task][part].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def config_class(task: str):
     """The config dataclass of ``task`` ("classification", "segmentation", "detection")."""
-    if task == "classification":
-        return ExperimentConfig
-    if task == "segmentation":
-        from bal.active.segmentation.config import SegmentationConfig
-        return SegmentationConfig
-    if task == "detection":
-        from bal.active.detection_config import DetectionConfig
-        return DetectionConfig
-    raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(TASKS)}")
-
-
-#: the tasks the loop runs
-TASKS = ("classification", "segmentation", "detection")
+    return task_part(task, 0)
 
 
 def config_from_dict(settings: dict[str, Any]) -> Config:
     """A config of the task named by ``settings["task"]`` (default classification)."""
     if not isinstance(settings, dict):
         raise ValueError(f"a config must be a table / JSON object of settings; got {type(settings).__name__}")
-    task = settings.get("task", "classification")
-    if not isinstance(task, str):
-        raise ValueError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
-    return config_class(task).from_dict(settings)
+    return config_class(settings.get("task", "classification")).from_dict(settings)

@@ -224,10 +224,6 @@ class DetectionConfig(Config):
             return None
         return tuple(c if c >= 0 else self.cycles + 1 + c for c in self.curve_cycles)
 
-    @property
-    def parsed_strategies(self) -> tuple[Strategy, ...]:
-        return tuple(parse_strategy(s) for s in self.strategies)
-
 
 #: one line per setting, for ``bal run --help``
 HELP = help_of(DetectionConfig)

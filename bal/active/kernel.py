@@ -6,34 +6,12 @@
     state = replay(task, strategy, state, acquired)  # a recorded cycle's acquisitions (resume)
     state, n = receive(task, state, answers)       # a human oracle's labels (tasks that queue)
 
-A *task* (classification, segmentation, ...) owns everything that depends on
-what a label is: the labeled state (a :class:`bal.data.Pool` of images, a
-labeled-pixel mask, ...), training on it, the task's metrics, acquisition
-(scoring units and choosing them within the cycle's budget, every unit with its
-cost: an image costs 1, a crop its pixels) and ``apply(labels, acquired)``,
-which hands the acquired units to the oracle and marks them labeled. The kernel
-owns the cycle: keys, timing, when a run ends and the record of the cycle.
-
-Every random choice of cycle ``c`` of a run derives from ``fold_in(key(seed),
-c)``, so a cycle's outcome is a function of (seed, cycle, labeled state, and,
-with warm starts, the previous cycle's weights) alone. That is what makes a
-resumed run exact: ``replay`` folds ``apply`` over the recorded acquisitions
-and the run continues as if it had never stopped.
-
-A run also ends when a stopping criterion of the task's config (``stop_on``:
-stabilizing predictions, an uncertainty plateau; :mod:`bal.active.stopping`)
-says more labels stop paying; the kernel keeps what the criteria read of each
-cycle in the state (``history``), so a resumed run decides exactly as before.
-
-The seeds of one strategy have equal label counts every cycle, so
-:func:`step_runs` can advance them together (one vmapped training and scoring
-program per cycle where the task supports it: the accelerator policy's
-``run_map = "vmap"``), each run getting exactly the keys it would get alone.
-
-A task whose oracle is people (:class:`bal.labeling.oracle.HumanTask`) only
-queues the acquired units in ``apply``; ``receive`` labels the queued units
-whose answers have arrived, a pure function of the state and the answers
-(the driver decides which answers a cycle sees, and when a run pauses).
+Who owns what, the keys of a cycle and why a resumed run is exact: ARCHITECTURE.md.
+The state also keeps what the stopping criteria (:mod:`bal.active.stopping`) read of
+each past cycle (``history``), so a resumed run decides exactly as before. A task
+whose oracle is people (:class:`bal.labeling.oracle.HumanTask`) only queues the
+acquired units in ``apply``; ``receive`` labels the queued units whose answers have
+arrived, a pure function of the state and the answers.
 """
 
 from __future__ import annotations

@@ -3,23 +3,16 @@
 :func:`run` is the one entry point for every task (``bal run`` calls it). It
 builds the task (every check that can fail runs here, before the run directory
 is touched), takes the directory's writer lock, replays the runs recorded in
-``results.jsonl`` (``--resume``: a fold of the task's ``apply`` over the
-recorded acquisitions, plus the saved weights of warm-started runs), then
-steps each run to its end, appending one record per cycle. Runs go seed-major,
-so an interrupted experiment holds every strategy for the seeds it finished;
-under a backend policy with ``run_map = "vmap"`` (accelerators) they go
-strategy-major instead, all seeds of a strategy side by side
-(:func:`run_side_by_side`), with the same records.
+``results.jsonl`` (``--resume``), then steps each run to its end, appending one
+record per cycle; the order of runs (seed-major, or the seeds of a strategy side
+by side under ``run_map = "vmap"``) is in ARCHITECTURE.md.
 
-With ``oracle = "human"`` (:mod:`bal.labeling`) the task is wrapped in a
-:class:`bal.labeling.oracle.HumanTask`: a run receives the labels people
-imported into the run directory's label store before each cycle, and
-**pauses** (stops stepping, its queries written to ``pending_queries.json``)
-when it waits on queried units and no new label has arrived. Its records are
-the dataset-oracle run's; the replay gives each recorded cycle exactly the
-label batches imported before it (a batch holds the record count of its
-import). ``run`` returns as usual; :func:`bal.labeling.pending_notice` says
-what is awaited.
+With ``oracle = "human"`` the task is a :class:`bal.labeling.oracle.HumanTask`:
+before each cycle a run receives the labels imported into the run directory's
+label store, and it **pauses** (its queries in ``pending_queries.json``) when it
+waits on queried units and no new label has arrived. The replay gives each
+recorded cycle exactly the label batches imported before it (a batch holds the
+record count of its import).
 """
 
 from __future__ import annotations
@@ -31,11 +24,6 @@ from bal.active.results import RunDirectory, runs
 from bal.active.tasks import build_task
 
 __all__ = ["run", "run_one", "run_side_by_side"]
-
-
-def strategies_of(task) -> tuple[str, ...]:
-    config = task.config
-    return config.all_strategies if hasattr(config, "all_strategies") else tuple(config.strategies)
 
 
 def _human(task, config, run_dir: RunDirectory):
@@ -55,12 +43,6 @@ def _positions(records: list[dict]) -> dict[tuple[str, int, int], int]:
 def _next_position(run_dir: RunDirectory) -> int:
     """The line the next record takes in ``results.jsonl`` (a torn tail was dropped by ``prepare``)."""
     return run_dir.results_path.read_bytes().count(b"\n") if run_dir.results_path.exists() else 0
-
-
-def expected_cycles(task) -> int:
-    """Cycles a run will take (for progress / ETA): the task's estimate, else ``cycles + 1``."""
-    estimate = getattr(task, "expected_cycles", None)
-    return estimate() if estimate is not None else task.config.cycles + 1
 
 
 def _replay(task, strategy: str, seed: int, records: list[dict], run_dir: RunDirectory,
@@ -178,14 +160,16 @@ def run(config, out_dir, *, resume: bool = False, overwrite: bool = False, task=
     task = build_task(config, **task_kwargs) if task is None else task
     run_dir = RunDirectory(out_dir)
     task = _human(task, config, run_dir)
-    strategies = strategies_of(task)
+    strategies = tuple(getattr(config, "all_strategies", config.strategies))
     with run_dir.lock():
         recorded = run_dir.prepare(config, resume=resume, overwrite=overwrite)
         if overwrite or not recorded:
             _restart_labeling(run_dir)
         done, positions = runs(recorded), _positions(recorded)
         if progress is not None:
-            total = len(strategies) * len(config.seeds) * expected_cycles(task)
+            # cycles per run for the ETA: the task's estimate, else cycles + 1
+            cycles = task.expected_cycles() if hasattr(task, "expected_cycles") else config.cycles + 1
+            total = len(strategies) * len(config.seeds) * cycles
             progress.start(total, sum(len(v) for v in done.values()))
         out, on_cycle = [], None if progress is None else progress.update
         try:

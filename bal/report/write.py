@@ -6,16 +6,17 @@ import os
 import pathlib
 
 from bal.active.results import RunDirectory, read_records, runs
-from bal.active.stopping import format_stopping
 from bal.backend.policy import cpu_model
 from bal.report.curves import annotation_timed, plot_annotation_curves, plot_learning_curves
 from bal.report.detection import compare_detection, format_detection_comparison
 from bal.report.records import ANNOTATION_KEY, _metric_name, default_metric, record_task
+from bal.report.stopping import format_stopping
 from bal.report.summary import format_summary, summarize
+
 
 def stopping_text(run_dir, records: list[dict]) -> str:
     """Where each stopping criterion would have stopped the runs that watched a stop set, under the
-    run's own settings (:func:`bal.active.stopping.format_stopping`); empty without a stop set."""
+    run's own settings (:func:`format_stopping`); empty without a stop set."""
     run_dir = pathlib.Path(run_dir)
     config = RunDirectory(run_dir).read_config() if (run_dir / "config.json").exists() else None
     return format_stopping(records, config)

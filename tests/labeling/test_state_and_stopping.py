@@ -10,7 +10,7 @@ import pytest
 from bal.labeling import state as lstate
 from bal.labeling.export import export_queries, label_config
 from bal.labeling.imports import read_labels
-from bal.active.stopping import gain_per_label, should_stop, stabilized_scores
+from bal.report.stopping import gain_per_label, should_stop, stabilized_scores
 
 from .conftest import TINY, fake_images, make_run_dir
 

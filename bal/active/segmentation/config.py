@@ -155,10 +155,6 @@ class SegmentationConfig(Config):
             return int(self.acquisition_pixels)
         return int(round(self.acquisition_images * math.prod(self.image_size)))
 
-    @property
-    def parsed_strategies(self) -> tuple[Strategy, ...]:
-        return tuple(parse_strategy(s) for s in self.strategies)
-
     def train_steps(self, labeled_pixels: int, labeled_images: int | None = None) -> int:
         """Adam steps of a cycle with ``labeled_pixels`` labels spread over ``labeled_images`` images."""
         image_units = labeled_pixels / math.prod(self.image_size)
