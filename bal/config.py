@@ -191,10 +191,17 @@ class Config:
         """Settings implied by others (e.g. a growth rate replaces the default batch size)."""
         return d
 
+    def inert(self) -> frozenset[str]:
+        """Settings that cannot change this config's records (e.g. the threshold of a stopping
+        criterion the run does not use); subclasses name them."""
+        return frozenset()
+
     def compatible_with(self, other: "Config") -> list[str]:
-        """Settings that differ from ``other`` beyond runtime-only ones."""
+        """Settings that differ from ``other`` beyond runtime-only ones and those inert in both
+        (so a new default for an unused setting does not orphan a run directory)."""
         a, b = self.to_dict(), other.to_dict()
-        return [k for k in sorted(set(a) | set(b)) if k not in RUNTIME_ONLY and a.get(k) != b.get(k)]
+        skip = set(RUNTIME_ONLY) | (self.inert() & other.inert())
+        return [k for k in sorted(set(a) | set(b)) if k not in skip and a.get(k) != b.get(k)]
 
     def dumps(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

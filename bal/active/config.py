@@ -14,7 +14,7 @@ import importlib
 import typing
 from typing import Any
 
-from bal.active.stopping import CRITERIA
+from bal.active.stopping import CRITERIA, KAPPA_THRESHOLD
 from bal.config import MAX_SEED, Config, help_of, load_config, setting
 
 __all__ = ["Config", "ExperimentConfig", "load_config", "config_from_dict", "config_class", "TASKS", "HELP"]
@@ -97,8 +97,9 @@ class ExperimentConfig(Config):
                                  "every cycle (Bloodgood & Vijay-Shanker 2009: a few thousand); 0: none")
     stop_on: tuple[str, ...] = setting((), choices=CRITERIA, unique=True, help="end a run when one of these "
                                        "says more labels stop paying: kappa, plateau (needs stop_set_size)")
-    kappa_threshold: float = setting(0.99, above=0, maximum=1, help="kappa: stop when the mean Cohen's kappa of "
-                                     "consecutive models over the last stop_window cycles reaches this")
+    kappa_threshold: float = setting(KAPPA_THRESHOLD, above=0, maximum=1, help="kappa: stop when the mean Cohen's "
+                                     "kappa of consecutive models over the last stop_window cycles reaches this "
+                                     "(0.99 in the paper never fires on models retrained every cycle: RESULTS.md)")
     stop_window: int = setting(3, minimum=1, help="cycles the stopping criteria look back")
     plateau_threshold: float | None = setting(None, minimum=0, help="plateau: stop when the stop set's mean "
                                               "predictive entropy (nats) falls below this")
@@ -138,6 +139,15 @@ class ExperimentConfig(Config):
         if d.get("label_budget") is not None and "cycles" not in d:
             d["cycles"] = None
         return d
+
+    def inert(self) -> frozenset[str]:
+        """The settings of stopping criteria that ``stop_on`` does not name."""
+        unused = set() if "kappa" in self.stop_on else {"kappa_threshold"}
+        if "plateau" not in self.stop_on:
+            unused |= {"plateau_threshold", "plateau_epsilon"}
+        if not self.stop_on:
+            unused.add("stop_window")
+        return frozenset(unused)
 
     @property
     def all_strategies(self) -> tuple[str, ...]:

@@ -9,7 +9,9 @@ asks :func:`stop_reason` whether a criterion named in ``stop_on`` ends the run:
 * ``"kappa"`` -- *stabilizing predictions* (Bloodgood & Vijay-Shanker 2009):
   Cohen's kappa between consecutive models' predictions on the stop set; stop
   once the mean of the last ``stop_window`` kappas is at least
-  ``kappa_threshold`` (0.99 in the paper).
+  ``kappa_threshold`` (default :data:`KAPPA_THRESHOLD` = 0.96; the paper's 0.99
+  is never reached by deep models retrained from scratch every cycle, whose
+  retraining noise alone caps kappa near 0.97 on MNIST: RESULTS.md).
 * ``"plateau"`` -- *uncertainty plateau*: the stop set's mean predictive
   entropy is below ``plateau_threshold`` (nats), or changed by less than
   ``plateau_epsilon`` over the last ``stop_window`` cycles.
@@ -29,8 +31,12 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["CRITERIA", "FIELDS", "trace", "extend", "cohen_kappa", "encode_predictions", "decode_predictions", "observe",
-           "stop_reason", "would_stop", "stop_set_statistics"]
+__all__ = ["CRITERIA", "KAPPA_THRESHOLD", "FIELDS", "trace", "extend", "cohen_kappa", "encode_predictions",
+           "decode_predictions", "observe", "stop_reason", "would_stop", "stop_set_statistics"]
+
+#: the default kappa threshold: on the Gal et al. 2017 MNIST setup it stopped BALD within 1 accuracy
+#: point of running on to 500 labels in 3 of 3 seeds (chosen on those seeds; RESULTS.md)
+KAPPA_THRESHOLD = 0.96
 
 CRITERIA = ("kappa", "plateau")
 
@@ -131,7 +137,7 @@ def stop_reason(config, history: Sequence[dict]) -> str | None:
     return None
 
 
-def would_stop(records: Sequence[dict], *, kappa_threshold: float = 0.99, window: int = 3,
+def would_stop(records: Sequence[dict], *, kappa_threshold: float = KAPPA_THRESHOLD, window: int = 3,
                plateau_threshold: float | None = None, plateau_epsilon: float | None = None) -> dict:
     """For one run's records (any order): the cycle at which each criterion would have ended it.
 

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from bal.active.results import runs
-from bal.active.stopping import would_stop
+from bal.active.stopping import KAPPA_THRESHOLD, would_stop
 from bal.report.records import LOWER_IS_BETTER
 
 __all__ = ["format_stopping", "Verdict", "gain_per_label", "stabilized_scores", "should_stop", "label_count_key"]
@@ -27,7 +27,7 @@ __all__ = ["format_stopping", "Verdict", "gain_per_label", "stabilized_scores", 
 def format_stopping(records: Sequence[dict], config=None) -> str:
     """For ``bal summary``: per run with a stop set, where each criterion would have stopped it
     and the accuracy given up compared with running on (empty when no run has a stop set)."""
-    settings = dict(kappa_threshold=getattr(config, "kappa_threshold", 0.99), window=getattr(config, "stop_window", 3),
+    settings = dict(kappa_threshold=getattr(config, "kappa_threshold", KAPPA_THRESHOLD), window=getattr(config, "stop_window", 3),
                     plateau_threshold=getattr(config, "plateau_threshold", None),
                     plateau_epsilon=getattr(config, "plateau_epsilon", None))
     rows = []

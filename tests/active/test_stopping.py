@@ -123,8 +123,31 @@ def test_bal_summary_shows_where_each_criterion_would_stop(unstopped_dir, unstop
 
     assert main(["summary", str(unstopped_dir), "--write"]) == 0
     out = capsys.readouterr().out
-    where = would_stop(unstopped, kappa_threshold=0.99, window=3)["kappa"]
+    where = would_stop(unstopped, kappa_threshold=0.96, window=3)["kappa"]  # the run's default threshold
     row = [line for line in out.splitlines() if line.startswith("| bald | 1 | kappa |")]
-    assert "kappa >= 0.99 over 3 cycles" in out and len(row) == 1
+    assert "kappa >= 0.96 over 3 cycles" in out and len(row) == 1
     assert ("not before the end" in row[0]) == (where is None)
     assert "| bald | 1 | kappa |" in (unstopped_dir / "summary.md").read_text()
+
+
+def test_settings_of_unused_criteria_do_not_orphan_a_run_directory(tmp_path):
+    """A changed threshold of a criterion the run does not use cannot change its records (e.g. the
+    default kappa_threshold moved from 0.99 to 0.96): resuming is allowed; a used one is refused."""
+    plain = dict(stop_on=(), stop_set_size=0, plateau_threshold=None)
+    RunDirectory(tmp_path / "a").prepare(config(**plain, kappa_threshold=0.99, stop_window=3), resume=False,
+                                         overwrite=False)
+    assert RunDirectory(tmp_path / "a").prepare(config(**plain, kappa_threshold=0.96, stop_window=2),
+                                                resume=True, overwrite=False) == []
+    RunDirectory(tmp_path / "b").prepare(config(stop_on=("kappa",), kappa_threshold=0.99), resume=False,
+                                         overwrite=False)
+    with pytest.raises(ValueError, match=r"differs in kappa_threshold\)"):
+        RunDirectory(tmp_path / "b").prepare(config(stop_on=("kappa",), kappa_threshold=0.96), resume=True,
+                                             overwrite=False)
+    # the plateau settings still matter to a run that stops on the plateau
+    assert config(stop_on=("kappa",)).inert() == {"plateau_threshold", "plateau_epsilon"}
+    assert config(stop_on=("plateau",)).inert() == {"kappa_threshold"}
+    assert config(**plain).inert() == {"kappa_threshold", "plateau_threshold", "plateau_epsilon", "stop_window"}
+
+
+def test_default_kappa_threshold_is_the_one_validated_in_results():
+    assert ExperimentConfig().kappa_threshold == 0.96
