@@ -72,7 +72,7 @@ class ExperimentConfig(Config):
     target_accuracy: float | None = setting(None, above=0, maximum=1, help="end a run once its test accuracy "
                                             "reaches this (e.g. 0.95)")
     pool_subset: int | None = setting(None, minimum=1, help="score a random subset of this many pool items per "
-                                      "cycle (Gal 2017: 2000)")
+                                      "cycle (Gal 2017: 2000); with repeat, whole images with all their copies")
     epochs: int = setting(50, minimum=1, help="training epochs per cycle (an epoch is ceil(labels / batch_size) "
                           "steps: every label once)")
     min_steps: int = setting(0, minimum=0, help="train at least this many steps per cycle (whole epochs), a "

@@ -88,3 +88,22 @@ def test_coreset_is_the_greedy_k_center_of_the_embeddings(problem):
         chosen.append(i)
         d = np.minimum(d, ((pool_emb - pool_emb[i]) ** 2).sum(-1))
     assert set(info.acquired.tolist()) == set(candidates[chosen].tolist())
+
+
+def test_repeated_pool_subset_keeps_the_copies_of_an_image_together():
+    """Repeated MNIST: the scored subset holds whole images (every unlabeled copy), so the copies
+    that make top-k BALD redundant meet there; a uniform draw would almost never pair them."""
+    config = ExperimentConfig(**{**BASE, "repeat": 3, "pool_subset": 200, "acquisition_size": 10})
+    task = ClassificationTask(config)
+    labels = kernel.init(task, 3).labels
+    n = labels.pool.num_examples // 3
+    assert np.array_equal(task.problem.train_y[:n], task.problem.train_y[n:2 * n])  # copy c of i is i + c * n
+    for cycle in range(3):
+        subset = task._candidates(labels, 3, cycle)
+        assert subset.size == 200 and np.unique(subset).size == 200 and np.isin(subset, labels.pool.unlabeled).all()
+        images, counts = np.unique(subset % n, return_counts=True)
+        unlabeled = np.isin(images[:, None] + n * np.arange(3), labels.pool.unlabeled).sum(axis=1)
+        # every image drawn comes with all its unlabeled copies, but the last one, cut at 200
+        assert (counts == unlabeled).sum() >= images.size - 1
+    assert not np.array_equal(task._candidates(labels, 3, 0), task._candidates(labels, 3, 1))
+    assert np.array_equal(task._candidates(labels, 3, 0), task._candidates(labels, 3, 0))  # a function of (seed, cycle)

@@ -280,12 +280,24 @@ class ClassificationTask:
                 or (config.target_accuracy is not None and metrics["accuracy"] >= config.target_accuracy))
 
     def _candidates(self, labels: Labels, seed: int, cycle: int) -> np.ndarray:
-        """The pool items scored this cycle: the unlabeled ones, or a random ``pool_subset``."""
+        """The pool items scored this cycle: the unlabeled ones, or a random ``pool_subset``.
+
+        With ``repeat`` copies of every image (Repeated MNIST) the subset is drawn by image,
+        with all its unlabeled copies: a uniform subset of 2,000 of 180,000 items would hold
+        almost no two copies of one image, hiding the redundancy the data set exists to test.
+        """
         candidates, subset = labels.pool.unlabeled, self.config.pool_subset
-        if subset is not None and subset < candidates.size:
-            rng = np.random.default_rng([seed, cycle])
-            candidates = np.sort(rng.choice(candidates, subset, replace=False))
-        return candidates
+        if subset is None or subset >= candidates.size:
+            return candidates
+        rng = np.random.default_rng([seed, cycle])
+        if self.config.repeat == 1:
+            return np.sort(rng.choice(candidates, subset, replace=False))
+        images = candidates % (labels.pool.num_examples // self.config.repeat)  # copy c of i: i + c * N
+        order = rng.permutation(np.unique(images))  # images in random order, each with all its copies
+        rank = np.empty(images.max() + 1, np.int64)
+        rank[order] = np.arange(order.size)
+        by_image = candidates[np.lexsort((candidates, rank[images]))]
+        return np.sort(by_image[:subset])
 
     def acquire(self, key, strategy: str, labels: Labels, variables, *, seed: int, cycle: int):
         return self.acquire_runs([key], strategy, [labels], [variables], seeds=[seed], cycle=cycle)[0]
