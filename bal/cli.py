@@ -164,7 +164,7 @@ def _cmd_plot(args) -> int:
     if args.cycles:  # the talk's per-cycle bars
         from bal.report.cycles import plot_cycle_bars
 
-        print(plot_cycle_bars(args.run_dir, args.cycles, args.out, metric=args.metric or "accuracy"))
+        print(plot_cycle_bars(args.run_dir, args.cycles, args.out, metric=args.metric))
         return 0
     from bal.report import plot_learning_curves
 

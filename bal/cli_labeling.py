@@ -12,6 +12,7 @@ paused. Errors are ``bal``'s: one line on stderr, status 2.
 from __future__ import annotations
 
 import functools
+import math
 import pathlib
 
 __all__ = ["add_commands"]
@@ -50,6 +51,7 @@ def _cmd_import(args) -> int:
 def _cmd_status(args) -> int:
     from bal.active.results import RunDirectory, read_records, runs
     from bal.labeling import state as lstate
+    from bal.report.records import label_key, label_unit
     from bal.report.stopping import should_stop
 
     run_dir = RunDirectory(args.run_dir)
@@ -70,6 +72,8 @@ def _cmd_status(args) -> int:
             print(f"annotation time: {sum(times):.1f} s for {len(times)} labels "
                   f"({sum(times) / len(times):.1f} s per label)")
     paused = {(r["strategy"], r["seed"]): r for r in (pending or {"runs": []})["runs"]}
+    # segmentation pays per pixel: its gain is measured per image's worth of pixels
+    unit_size = math.prod(config.image_size) if getattr(config, "task", "") == "segmentation" else 1
     if args.metric:
         metric = args.metric
     else:  # the task's metric: accuracy, mean IoU, mAP
@@ -82,11 +86,11 @@ def _cmd_status(args) -> int:
         state = "finished" if last.get("final") else (
             f"paused before cycle {paused[(strategy, seed)]['next_cycle']}" if (strategy, seed) in paused
             else "stopped (resume to continue)")
-        count = next((last[k] for k in ("num_labels", "num_labeled_pixels", "num_labeled_images") if k in last), "?")
         shown = f"{value:.4f}" if isinstance(value, float) else value
-        print(f"{strategy} seed {seed}: {len(rs)} cycles, {count} labels, {metric} {shown}; {state}")
+        print(f"{strategy} seed {seed}: {len(rs)} cycles, {last[label_key(rs)]} {label_unit(rs)}, {metric} {shown}; "
+              f"{state}")
         stop, verdicts = should_stop(rs, metric=metric, window=args.window, min_gain=args.min_gain,
-                                     tolerance=args.tolerance)
+                                     tolerance=args.tolerance, unit_size=unit_size)
         print(f"  stop paying for labels? {'yes' if stop else 'no'}: "
               + "; ".join(f"{v.rule}: {v.reason}" for v in verdicts))
     if not records:
@@ -159,7 +163,8 @@ def add_commands(subparsers) -> None:
                    help="test metric of the stopping rule (default: the task's, accuracy or map or mean IoU)")
     s.add_argument("--window", type=int, default=3, help="cycles the stopping rules look back (default: 3)")
     s.add_argument("--min-gain", type=float, default=1e-4,
-                   help="stop below this metric gain per label (default: 1e-4)")
+                   help="stop below this metric gain per label: per example, per image for detection, per "
+                        "image's worth of pixels for segmentation (default: 1e-4)")
     s.add_argument("--tolerance", type=float, default=0.05,
                    help="stop when the best query score fell less than this fraction (default: 0.05)")
     s.set_defaults(func=_cmd_status)

@@ -265,6 +265,24 @@ def test_cli_summary_prints_the_report(tmp_path, capsys):
     assert "AUC larger than random's in 3/3 paired seeds" in out
 
 
+def test_summary_of_a_results_file_reads_its_directory(tmp_path, capsys):
+    """``bal summary DIR/results.jsonl`` is ``bal summary DIR``: the run's own config (stopping
+    settings) and ``--write`` into DIR."""
+    from bal.active.config import ExperimentConfig
+    from bal.active.results import RunDirectory
+
+    RunDirectory(tmp_path).prepare(ExperimentConfig(strategies=("bald",), stop_set_size=10, kappa_threshold=0.5),
+                                   resume=False, overwrite=False)
+    recs = [{**r, "stop_entropy": 0.5, "stop_kappa": 0.9 if r["cycle"] else None} for r in RECORDS]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    outs = []
+    for source in (tmp_path, tmp_path / "results.jsonl"):
+        assert main(["summary", str(source), "--write"]) == 0
+        outs.append(capsys.readouterr().out)
+    assert "kappa >= 0.5 over 3 cycles" in outs[1] and outs[0].split("wrote")[0] == outs[1].split("wrote")[0]
+    assert (tmp_path / "summary.md").exists() and (tmp_path / "learning_curves.png").exists()
+
+
 def test_plot_labels_the_axis_with_the_unit_from_the_records(tmp_path):
     recs = [{**r, "task": "segmentation", "num_labeled_pixels": r["num_labels"]}
             for r in _run("bald", 0, [0.2, 0.4], metric="miou") + _run("random", 0, [0.1, 0.3], metric="miou")]
@@ -310,3 +328,9 @@ def test_default_thresholds_follow_the_metric():
     assert list(rows[0]["labels_to"]) == [round(0.9 * 0.305, 4), 0.305]
     assert default_thresholds([{**r, "task": "classification", "accuracy": 0.5} for r in detection]) == (0.9, 0.95)
     assert default_thresholds(detection, "map", baseline="none") == (round(0.9 * 0.36, 4), 0.36)
+    # rounded toward the reachable side: a single baseline run reaches its own final value
+    one = [rec("random", 0, c, map=v) for c, v in enumerate((0.02, 0.05, 0.064083))]
+    low, full = default_thresholds(one)
+    assert (low, full) == (0.0576, 0.064) and summarize(one, (low, full))[0]["labels_to"][full] is not None
+    nll = [{**r, "nll": 1.234567} for r in one]
+    assert default_thresholds(nll, "nll") == (math.ceil(1.234567 / 0.9 * 1e4) / 1e4, 1.2346)

@@ -91,3 +91,31 @@ def test_least_informative_runs_in_another_directory_join_the_figure(tmp_path, c
     assert main(["plot", str(most), str(other), "--x", "cycle", "--out", str(tmp_path / "g.png")]) == 0
     # a single directory keeps its own names, whatever its config
     assert {r["strategy"] for r in read_sources(least)[0]} == {"entropy"}
+
+
+@pytest.mark.parametrize("task, metric, count, unit", [("detection", "map", "num_labeled_images", "images"),
+                                                       ("segmentation", "mean_iou", "num_labeled_pixels", "pixels")])
+def test_cycle_bars_of_every_task_use_its_metric_and_label_unit(tmp_path, capsys, task, metric, count, unit):
+    recs = [{"task": task, "strategy": s, "seed": seed, "cycle": c, count: 100 * (c + 1),
+             "num_labeled_boxes": 7 * (c + 1), metric: 0.1 * c + 0.01 * seed + (0.05 if s != "random" else 0)}
+            for s in ("bald", "random") for seed in (0, 1) for c in range(3)]
+    rows = cycle_table(recs, (1, 2))
+    assert {r["metric"] for r in rows} == {metric} and {r["unit"] for r in rows} == {unit}
+    assert [r["labels"] for r in rows if r["strategy"] == "bald"] == [200, 300]
+    table = format_cycle_table(rows)
+    assert f"{metric} after cycle" in table and f"(300 {unit}, 2 seeds)" in table and "None" not in table
+    run_dir = write(tmp_path, recs)
+    assert main(["plot", str(run_dir), "--cycles", "1", "2"]) == 0  # no --metric: the task's own
+    assert capsys.readouterr().out.strip() == str(run_dir / "cycle_bars.png")
+
+
+def test_plot_of_a_key_the_records_lack_names_the_keys_they_have(tmp_path, capsys):
+    recs = [{"task": "segmentation", "strategy": "bald", "seed": 0, "cycle": c, "num_labeled_pixels": 100 * (c + 1),
+             "mean_iou": 0.1 * c} for c in range(3)]
+    run_dir = write(tmp_path, recs)
+    assert main(["plot", str(run_dir), "--x", "num_labels"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--x 'num_labels' is not in every record; these are: cycle, mean_iou, num_labeled_pixels" in err
+    assert len(err.splitlines()) == 1
+    assert main(["plot", str(run_dir), "--metric", "accuracy"]) == 2
+    assert "metric 'accuracy' is not in every record" in capsys.readouterr().err

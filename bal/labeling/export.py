@@ -38,7 +38,7 @@ and, for every awaiting query, most informative first:
     ``categories`` (``id`` = class + 1) and, for detection, the predicted boxes as
     ``annotations`` with a ``score`` (an import refuses scored annotations:
     predictions are not labels).
-``queries.csv``
+``queries.csv`` (classification)
     ``index,file_name,rank,score,label`` with ``label`` empty, to fill with a
     class name.
 ``masks/`` (segmentation, which exports no ``coco.json`` and ``queries.csv``)
@@ -67,6 +67,8 @@ __all__ = ["FORMATS", "Export", "export_queries", "pool_images", "label_config",
 FORMATS = lstate.EXPORT_FORMATS
 #: what a segmentation run exports (COCO and the CSV hold classes or boxes, not class maps)
 SEGMENTATION_FORMATS = ("jsonl", "label-studio", "masks")
+#: what a detection run's queries export as
+DETECTION_FORMATS = ("jsonl", "label-studio", "coco")
 FROM_NAME, TO_NAME = "label", "image"
 
 
@@ -248,7 +250,9 @@ def export_queries(run_dir, out=None, formats="all", image_root: str | None = No
         RunDirectory(run_dir).read_config()  # a clear error for a directory that is no run
         raise ValueError(f"{run_dir}: no queries pending (no run with oracle = 'human' has paused here)")
     task = pending.get("task", "classification")
-    fit = SEGMENTATION_FORMATS if task == "segmentation" else tuple(f for f in FORMATS if f != "masks")
+    # a CSV holds one class per item: no format for boxes (detection) or pixels (segmentation)
+    fit = {"segmentation": SEGMENTATION_FORMATS, "detection": DETECTION_FORMATS}.get(
+        task, tuple(f for f in FORMATS if f != "masks"))
     unfit = [f for f in formats if f not in fit]
     if unfit and formats != FORMATS:
         raise ValueError(f"{run_dir}: a {task} run's queries export as {', '.join(fit)}, not {', '.join(unfit)}")

@@ -26,6 +26,11 @@ def plot_learning_curves(source, out_path=None, *, metric: str | None = None, x_
     count_key = label_key(records)
     x_key = x_key or count_key
     unit = label_unit(records, count_key)
+    for key, what in ((x_key, "--x"), (metric, "metric")):
+        if not all(key in r for r in records):
+            numeric = sorted(k for k in records[0] if isinstance(records[0][k], (int, float))
+                             and not isinstance(records[0][k], bool) and all(k in r for r in records))
+            raise ValueError(f"{what} {key!r} is not in every record; these are: {', '.join(numeric)}")
     out_path = pathlib.Path(out_path) if out_path else run_dir / "learning_curves.png"
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     by_strategy: dict[str, list[list[dict]]] = {}

@@ -19,18 +19,22 @@ import pathlib
 import numpy as np
 
 from bal.active.results import runs
-from bal.report.records import open_plot
+from bal.report.records import default_metric, label_key, label_unit, open_plot
 
 __all__ = ["cycle_table", "plot_cycle_bars", "format_cycle_table"]
 
 
-def cycle_table(records: list[dict], cycles, metric: str = "accuracy") -> list[dict]:
-    """Per strategy and cycle: ``{"strategy", "cycle", "mean", "std", "values" {seed: v}, "labels"}``.
+def cycle_table(records: list[dict], cycles, metric: str | None = None) -> list[dict]:
+    """Per strategy and cycle: ``{"strategy", "cycle", "mean", "std", "values" {seed: v}, "labels",
+    "unit", "metric"}`` (``metric`` default: the task's, e.g. accuracy, mean_iou, map; ``labels``: the
+    label count in its ``unit``, e.g. pixels for segmentation).
 
     A cycle some seed of a strategy did not reach is left out for that strategy (no mean over
     fewer seeds than the others).
     """
     cycles = [int(c) for c in cycles]
+    metric = metric or default_metric(records)
+    key, unit = label_key(records), label_unit(records)
     if not cycles or any(c < 0 for c in cycles):
         raise ValueError(f"cycles must be integers >= 0; got {cycles}")
     out = []
@@ -45,9 +49,10 @@ def cycle_table(records: list[dict], cycles, metric: str = "accuracy") -> list[d
                 continue
             values = {seed: float(r[metric]) for seed, r in sorted(at.items())}
             v = np.array(list(values.values()))
-            labels = sorted({r.get("num_labels") for r in at.values()})
+            labels = sorted({r.get(key) for r in at.values()})
             out.append({"strategy": strategy, "cycle": c, "mean": float(v.mean()), "std": float(v.std()),
-                        "values": values, "labels": labels[0] if len(labels) == 1 else labels})
+                        "values": values, "labels": labels[0] if len(labels) == 1 else labels, "unit": unit,
+                        "metric": metric})
     missing = sorted(set(cycles) - {r["cycle"] for r in out})
     if missing:
         raise ValueError(f"no strategy has a record of cycle(s) {missing} with {metric!r} in every seed "
@@ -55,8 +60,9 @@ def cycle_table(records: list[dict], cycles, metric: str = "accuracy") -> list[d
     return out
 
 
-def format_cycle_table(rows: list[dict], metric: str = "accuracy") -> str:
+def format_cycle_table(rows: list[dict], metric: str | None = None) -> str:
     """A Markdown table: strategy x cycle, ``mean ± std (labels)``."""
+    metric = metric or (rows[0]["metric"] if rows else "accuracy")
     cycles = sorted({r["cycle"] for r in rows})
     strategies = list(dict.fromkeys(r["strategy"] for r in rows))
     cell = {(r["strategy"], r["cycle"]): r for r in rows}
@@ -67,12 +73,12 @@ def format_cycle_table(rows: list[dict], metric: str = "accuracy") -> str:
         for c in cycles:
             r = cell.get((s, c))
             cells.append("-" if r is None else f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f} % "
-                                                f"({r['labels']} labels, {len(r['values'])} seeds)")
+                                                f"({r['labels']} {r['unit']}, {len(r['values'])} seeds)")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def plot_cycle_bars(source, cycles=(1, 2, 6), out_path=None, *, metric: str = "accuracy",
+def plot_cycle_bars(source, cycles=(1, 2, 6), out_path=None, *, metric: str | None = None,
                     title: str | None = None) -> pathlib.Path:
     """Write the per-cycle bar figure of a run directory (or ``results.jsonl``, or several:
     :func:`bal.report.records.read_sources`) as a PNG. Default path: ``<run dir>/cycle_bars.png``
@@ -93,7 +99,7 @@ def plot_cycle_bars(source, cycles=(1, 2, 6), out_path=None, *, metric: str = "a
         for x, r in zip(xs, mine.values()):
             ax.plot([x + width / 4] * len(r["values"]), list(r["values"].values()), "k.", markersize=4)
     ax.set_xticks(range(len(shown)), [f"cycle {c}" for c in shown])
-    ax.set_ylabel(f"test {metric}")
+    ax.set_ylabel(f"test {rows[0]['metric']}")
     low = min(min(r["values"].values()) for r in rows)
     ax.set_ylim(max(0.0, low - 0.05), None)
     ax.set_title(title or run_dir.name)

@@ -19,9 +19,9 @@ import numpy as np
 
 from bal.active.results import runs
 from bal.active.stopping import KAPPA_THRESHOLD, would_stop
-from bal.report.records import LOWER_IS_BETTER
+from bal.report.records import LOWER_IS_BETTER, label_key, label_unit
 
-__all__ = ["format_stopping", "Verdict", "gain_per_label", "stabilized_scores", "should_stop", "label_count_key"]
+__all__ = ["format_stopping", "Verdict", "gain_per_label", "stabilized_scores", "should_stop"]
 
 
 def format_stopping(records: Sequence[dict], config=None) -> str:
@@ -58,8 +58,6 @@ def _pct(value, points: bool = False) -> str:
     return f"{100 * value:.1f} points" if points else f"{100 * value:.1f} %"
 
 
-
-
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     stop: bool
@@ -68,29 +66,30 @@ class Verdict:
     value: float | None = None  # the statistic the rule compared (slope, relative fall)
 
 
-def label_count_key(records: list[dict]) -> str:
-    for key in ("num_labels", "num_labeled_pixels", "num_labeled_boxes", "num_labeled_images"):
-        if records and all(key in r for r in records):
-            return key
-    raise ValueError("the records hold no label count (num_labels, num_labeled_pixels, ...)")
-
-
 def _sorted(records):
     return sorted(records, key=lambda r: r["cycle"])
 
 
 def gain_per_label(records: list[dict], *, metric: str = "accuracy", window: int = 3,
-                   min_gain: float = 1e-4) -> Verdict:
-    """Stop when the metric's slope per label over the last ``window`` cycles is below ``min_gain``."""
+                   min_gain: float = 1e-4, unit_size: float = 1.0) -> Verdict:
+    """Stop when the metric's slope per label over the last ``window`` cycles is below ``min_gain``.
+
+    Labels are counted as the reports count what labeling is paid by (:func:`label_key`: examples;
+    images for detection; pixels for segmentation), in units of ``unit_size`` of them (e.g. an
+    image's worth of pixels, ``H * W``, so that one ``min_gain`` means the same for every task).
+    """
     if window < 1:
         raise ValueError(f"window must be >= 1; got {window}")
+    if not unit_size > 0:
+        raise ValueError(f"unit_size must be > 0; got {unit_size}")
     rule = f"gain per label over the last {window} cycles"
     rs = [r for r in _sorted(records) if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
     if len(rs) < window + 1:
         return Verdict(False, rule, f"too few cycles with {metric} ({len(rs)} of {window + 1} needed)")
-    key = label_count_key(rs)
+    key, unit = label_key(rs), label_unit(rs)
+    per = "label" if unit == "labels" else (unit[:-1] if unit_size == 1 else f"{unit_size:g} {unit}")
     last = rs[-(window + 1):]
-    n = np.array([r[key] for r in last], np.float64)
+    n = np.array([r[key] for r in last], np.float64) / unit_size
     m = np.array([r[metric] for r in last], np.float64)
     if metric in LOWER_IS_BETTER:
         m = -m
@@ -100,7 +99,7 @@ def gain_per_label(records: list[dict], *, metric: str = "accuracy", window: int
     stop = slope < min_gain
     verb = "below" if stop else "at least"
     return Verdict(stop, rule, f"{metric} {'falls' if metric in LOWER_IS_BETTER else 'gains'} {abs(slope):.3g} "
-                   f"per label{' (worse)' if slope < 0 else ''}, {verb} {min_gain:g}", slope)
+                   f"per {per}{' (worse)' if slope < 0 else ''}, {verb} {min_gain:g}", slope)
 
 
 def stabilized_scores(records: list[dict], *, window: int = 3, tolerance: float = 0.05) -> Verdict:
@@ -121,8 +120,8 @@ def stabilized_scores(records: list[dict], *, window: int = 3, tolerance: float 
 
 
 def should_stop(records: list[dict], *, metric: str = "accuracy", window: int = 3, min_gain: float = 1e-4,
-                tolerance: float = 0.05) -> tuple[bool, list[Verdict]]:
+                tolerance: float = 0.05, unit_size: float = 1.0) -> tuple[bool, list[Verdict]]:
     """``(stop, verdicts)``: stop when any rule with an opinion says so."""
-    verdicts = [gain_per_label(records, metric=metric, window=window, min_gain=min_gain),
+    verdicts = [gain_per_label(records, metric=metric, window=window, min_gain=min_gain, unit_size=unit_size),
                 stabilized_scores(records, window=window, tolerance=tolerance)]
     return any(v.stop for v in verdicts), verdicts

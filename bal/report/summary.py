@@ -131,8 +131,10 @@ def default_thresholds(records: list[dict], metric: str | None = None, *, baseli
         raise ValueError(f"no record holds {metric!r}: give thresholds")
     means = {s: float(np.mean(v)) for s, v in finals.items()}
     level = means.get(baseline, max(means.values()) if _higher_is_better(metric) else min(means.values()))
-    return (round(0.9 * level, 4), round(level, 4)) if _higher_is_better(metric) else (round(level / 0.9, 4),
-                                                                                       round(level, 4))
+    # 4 decimals, rounded toward the reachable side: a run that ends exactly at the level reaches it
+    if _higher_is_better(metric):
+        return tuple(math.floor(v * 1e4 + 1e-6) / 1e4 for v in (0.9 * level, level))
+    return tuple(math.ceil(v * 1e4 - 1e-6) / 1e4 for v in (level / 0.9, level))
 
 
 def summarize(records: list[dict], thresholds=None, metric: str | None = None, *,

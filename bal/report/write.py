@@ -17,9 +17,15 @@ from bal.report.summary import format_summary, summarize
 def stopping_text(run_dir, records: list[dict]) -> str:
     """Where each stopping criterion would have stopped the runs that watched a stop set, under the
     run's own settings (:func:`format_stopping`); empty without a stop set."""
-    run_dir = pathlib.Path(run_dir)
+    run_dir = _directory(run_dir)
     config = RunDirectory(run_dir).read_config() if (run_dir / "config.json").exists() else None
     return format_stopping(records, config)
+
+
+def _directory(path) -> pathlib.Path:
+    """The run directory of ``path``: itself, or the folder of its ``results.jsonl``."""
+    path = pathlib.Path(path)
+    return path.parent if path.is_file() else path
 
 
 def write_report(run_dir, thresholds=None, *, metric: str | None = None,
@@ -31,14 +37,14 @@ def write_report(run_dir, thresholds=None, *, metric: str | None = None,
     import json
     import platform
 
-    run_dir = pathlib.Path(run_dir)
-    records = read_records(run_dir)
+    source, run_dir = run_dir, _directory(run_dir)  # a run directory, or a results file in it
+    records = read_records(source)
     if not records:
         raise ValueError(f"{run_dir} holds no completed cycles to summarise")
     text = format_summary(summarize(records, thresholds, metric=metric))
     if record_task(records) == "detection" and any(r["strategy"] == "random" for r in records):
         text += "\n\n" + format_detection_comparison(compare_detection(records, metric or "map"), metric or "map")
-    plot = plot_learning_curves(run_dir, metric=metric, title=title)
+    plot = plot_learning_curves(source, metric=metric, title=title)
     config = {}
     if (run_dir / "config.json").exists():
         config = json.loads((run_dir / "config.json").read_text())
@@ -47,7 +53,7 @@ def write_report(run_dir, thresholds=None, *, metric: str | None = None,
         text += "\n\n" + stops
     seconds = sum(r.get("train_seconds", 0) + r.get("acquisition_seconds", 0) for r in records)
     timed = annotation_timed(records)
-    annotation = plot_annotation_curves(run_dir, metric=metric, title=title) if timed else None
+    annotation = plot_annotation_curves(source, metric=metric, title=title) if timed else None
     finals = [run[-1][ANNOTATION_KEY] for run in runs(records).values()] if timed else []
     lines = [f"# {title or run_dir.name}", "",
              f"- task: {record_task(records)}; {len(records)} cycles recorded over "

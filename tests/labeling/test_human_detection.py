@@ -93,6 +93,12 @@ def test_coco_round_trip_with_the_true_boxes_gives_the_dataset_run(problem, tmp_
     pending = lstate.read_pending(human)
     assert pending["task"] == "detection" and pending["image_size"] == [32, 48]
     assert pending["classes"] == list(problem.class_names) and all("boxes" in q for q in pending["queries"])
+    # every format a detection label can come back in, and no CSV (one class per item holds no boxes)
+    assert main(["queries", "export", str(human), "--out", str(tmp_path / "all")]) == 0
+    assert sorted(p.name for p in (tmp_path / "all").iterdir() if p.suffix != ".png") == [
+        "coco.json", "label_config.xml", "queries.jsonl", "tasks.json"]
+    assert main(["queries", "export", str(human), "--format", "csv"]) == 2
+    assert "export as jsonl, label-studio, coco, not csv" in capsys.readouterr().err
     for _ in range(TINY.cycles):
         assert main(["queries", "export", str(human), "--format", "coco"]) == 0
         doc = json.loads((human / "queries" / "coco.json").read_text())

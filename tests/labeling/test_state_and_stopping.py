@@ -184,6 +184,22 @@ def test_gain_per_label_stops_when_the_learning_curve_flattens():
         gain_per_label(rising, window=0)
 
 
+def test_gain_per_label_counts_what_labeling_is_paid_by():
+    """Detection pays per image (not per box), segmentation per pixel, measured per image's worth."""
+    det = [{"strategy": "random", "seed": 0, "cycle": c, "num_labeled_images": 100 * (c + 1),
+            "num_labeled_boxes": 330 * (c + 1), "map": 0.05 + 0.02 * c} for c in range(4)]
+    v = gain_per_label(det, metric="map", window=3, min_gain=1e-4)
+    assert v.value == pytest.approx(0.02 / 100) and not v.stop and "per image" in v.reason  # per box: 6e-5, stop
+    area = 48 * 64
+    seg = [{"task": "segmentation", "strategy": "bald", "seed": 0, "cycle": c, "num_labeled_pixels": 10 * area * (c + 1),
+            "num_labeled_images": 10 + 7 * c, "mean_iou": 0.3 + 0.1 * c} for c in range(4)]
+    v = gain_per_label(seg, metric="mean_iou", window=3, min_gain=1e-4, unit_size=area)
+    assert v.value == pytest.approx(0.01) and not v.stop and f"per {area} pixels" in v.reason
+    assert gain_per_label(seg, metric="mean_iou", window=3, min_gain=1e-4).stop  # per pixel it always "stops"
+    with pytest.raises(ValueError, match="unit_size"):
+        gain_per_label(seg, metric="mean_iou", unit_size=0)
+
+
 def test_stabilized_scores_and_the_combined_verdict():
     falling = records([0.5] * 5, scores=[[1.0, 0.5], [0.8], [0.6], [0.4], [0.3]])
     v = stabilized_scores(falling, window=3)
