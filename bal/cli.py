@@ -120,6 +120,10 @@ def _cmd_run(args) -> int:
         settings = {**QUICKSTART, **settings}
     settings.update(flags)
     config = config_from_dict(settings)
+    if args.thresholds:  # checked before training, not after it
+        from bal.report.summary import check_thresholds
+
+        check_thresholds(args.thresholds, "accuracy")  # every task's metric is a fraction
     out = pathlib.Path(args.out or (QUICKSTART_DIR if quickstart else "runs/experiment"))
     if quickstart and not config.quiet:
         print(f"quickstart: offline digits data, {config.posterior} {config.model}, "

@@ -187,6 +187,11 @@ SETTING_FLAG_CASES = [
     (["--initial-labels", "15"], "initial_labels"), (["--initial-labels", "50000"], "initial_labels"),
     (["--task", "nope"], "task"), (["--num-train", "5"], "num_train"),
     (["--acquisition-size", "5000"], "acquisition size"),
+    # a model that cannot be built fails before config.json is written (its options are checked when traced)
+    (["--model-kwargs", '{"dropout_rate": 2}'], "dropout_rate"),
+    (["--posterior", "variational", "--model-kwargs", '{"logvar_init": "x"}'], "model_kwargs"),
+    (["--model", "lenet5"], "model"),  # 8 x 8 digits are too small for LeNet-5's pooling
+    (["--thresholds", "2"], "thresholds"), (["--thresholds", "nan"], "thresholds"),
 ]
 
 
@@ -195,6 +200,22 @@ def test_bad_settings_leave_no_run_directory_behind(capsys, tmp_path, flags, nam
     out = tmp_path / "r"
     _cli_error(capsys, ["run", "--out", str(out), *FAST, *flags], name)
     assert not (out / "config.json").exists(), "a bad setting must not write config.json"
+
+
+def test_list_model_options_from_toml_and_flags(tmp_path):
+    """TOML and JSON give lists; the model gets tuples (a Flax module must hash)."""
+    assert cli.main(["run", "--out", str(tmp_path / "r"), *FAST, "--cycles", "0", "--model-kwargs",
+                     '{"hidden_sizes": [16]}']) == 0
+    assert (tmp_path / "r" / "results.jsonl").exists()
+
+
+def test_corrupt_pool_labels_name_the_file(capsys, tmp_path):
+    pool = tmp_path / "pool"
+    assert cli.main(["pool", "pack", "digits", str(pool)]) == 0
+    capsys.readouterr()
+    for bad in (b"", (pool / "labels.npy").read_bytes()[:100]):
+        (pool / "labels.npy").write_bytes(bad)
+        _cli_error(capsys, ["run", "--out", str(tmp_path / "r"), *FAST, "--dataset", f"pool:{pool}"], "labels.npy")
 
 
 def _write(path: pathlib.Path, text: str) -> pathlib.Path:

@@ -129,7 +129,18 @@ class _Sharded(PoolSource):
     def labels(self) -> np.ndarray | None:
         """``int32 [N]`` labels packed with the pool (``labels.npy``), or None."""
         name = self.index.get("labels")
-        return None if name is None else np.load(self.folder / name)
+        if name is None:
+            return None
+        path = self.folder / name
+        try:
+            labels = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"labels file {path} (listed in {self.index_path}) not found") from None
+        except (ValueError, OSError, EOFError) as err:  # empty, truncated, pickled or not .npy at all
+            raise ValueError(f"{path} is corrupt: {str(err).splitlines()[0] or type(err).__name__}") from None
+        if labels.ndim != 1 or labels.shape[0] != len(self):
+            raise ValueError(f"{path} holds labels of shape {list(labels.shape)}; the pool has {len(self)} rows")
+        return labels
 
 
 class NpyShards(_Sharded):

@@ -100,7 +100,8 @@ def build(
     """
     from bal import models  # posteriors sit above models; import on use keeps import light
 
-    kw = dict(model_kwargs or {})
+    # TOML / JSON give lists; a Flax module is a static jit argument and must hash
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in (model_kwargs or {}).items()}
     cw = None if class_weights is None else tuple(float(w) for w in class_weights)
     head = dict(class_weights=cw, data_loss=data_loss, output_transform=output_transform)
     if family not in FAMILIES:

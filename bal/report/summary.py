@@ -137,6 +137,16 @@ def default_thresholds(records: list[dict], metric: str | None = None, *, baseli
     return tuple(math.ceil(v * 1e4 - 1e-6) / 1e4 for v in (level / 0.9, level))
 
 
+def check_thresholds(thresholds, metric: str) -> tuple[float, ...]:
+    """``thresholds`` as floats: finite, > 0, and at most 1 for a fraction metric (0.9 = 90 %)."""
+    thresholds = tuple(float(t) for t in thresholds)
+    if not thresholds or not all(math.isfinite(t) and t > 0 for t in thresholds):
+        raise ValueError(f"thresholds must be finite numbers > 0; got {list(thresholds)}")
+    if metric in FRACTION_METRICS and any(t > 1 for t in thresholds):
+        raise ValueError(f"thresholds of {metric} are fractions (0.9 = 90 %); got {list(thresholds)}")
+    return thresholds
+
+
 def summarize(records: list[dict], thresholds=None, metric: str | None = None, *,
               baseline: str = "random") -> list[dict]:
     """One row per strategy: labels to each threshold, AUC, final metric, and the comparison with ``baseline``.
@@ -195,9 +205,7 @@ def summarize(records: list[dict], thresholds=None, metric: str | None = None, *
                          f"{missing[0].get('cycle')} has no metric {metric!r}; numeric keys: {', '.join(have)}")
     if thresholds is None:
         thresholds = default_thresholds(records, metric, baseline=baseline)
-    thresholds = tuple(float(t) for t in thresholds)
-    if metric in FRACTION_METRICS and any(t > 1 for t in thresholds):
-        raise ValueError(f"thresholds of {metric} are fractions (0.9 = 90 %); got {list(thresholds)}")
+    thresholds = check_thresholds(thresholds, metric)
     higher = _higher_is_better(metric)
     x_key = label_key(records)
     unit = label_unit(records, x_key)

@@ -30,6 +30,7 @@ from bal.active import stopping
 from bal.active import strategy as bstrategy
 from bal.active.config import ExperimentConfig
 from bal.predict import predict, predictive
+from bal.active.tasks import check_model
 from bal.train import fit
 
 __all__ = ["Problem", "load_problem", "build_posterior", "ClassificationTask", "Labels", "Oracle"]
@@ -144,6 +145,7 @@ class ClassificationTask:
             bstrategy.resolve(name, config.acquisition_params)
         self.problem = load_problem(config) if problem is None else problem
         self.posterior = build_posterior(config, self.problem.num_classes)
+        check_model(self.posterior, np.asarray(self.problem.train_x[:1]))
         self.oracle = self.problem.oracle if oracle is None else oracle
         self._stop_sets: dict[int, np.ndarray] = {}
         self._check_sizes()

@@ -58,6 +58,7 @@ from bal.detection import centernet
 from bal.detection.metrics import evaluate as coco_evaluate
 from bal.models.centernet import output_hw, split_outputs
 from bal.predict import Chunk, predict
+from bal.active.tasks import check_model
 from bal.train import fit, steps_per_epoch
 
 __all__ = ["DetectionProblem", "load_detection_problem", "mirror", "encode", "build_posterior", "evaluate_detection",
@@ -114,18 +115,13 @@ def load_detection_problem(config: DetectionConfig) -> DetectionProblem:
     return DetectionProblem(train, test, encode(train), encode(mirror(train)) if config.hflip else None)
 
 
-def _hashable(kwargs: dict) -> dict:
-    """Model options with lists as tuples (TOML / JSON give lists; a Flax module must hash)."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
-
-
 def build_posterior(config: DetectionConfig, num_classes: int):
     """The posterior family of ``config`` over a CenterNet, trained with CenterNet's loss on packed
     targets and predicting its raw outputs ``[S, N, H', W', C + 4]`` (heatmap logits, size, offset)."""
     return bposteriors.build(
         config.posterior, config.model, num_classes, num_samples=config.num_samples,
         num_members=config.num_members, regularization=config.regularization, estimator=config.estimator,
-        kl_weight=config.kl_weight, model_kwargs=_hashable(config.model_kwargs),
+        kl_weight=config.kl_weight, model_kwargs=config.model_kwargs,
         data_loss=centernet.loss_terms, output_transform=bposteriors.raw_outputs)
 
 
@@ -297,6 +293,7 @@ class DetectionTask:
                              "with hflip on encodes them)")
         check_target_classes(config.target_classes, problem.class_names)
         self.posterior = build_posterior(config, problem.num_classes)
+        check_model(self.posterior, problem.train.images[:1])
         self.strategies = {s: parse_strategy(s) for s in config.strategies}
         self._cycle0 = {}  # seed -> (variables, metrics): cycle 0 is the same for every strategy
 

@@ -32,6 +32,7 @@ from bal.active.segmentation.config import SegmentationConfig, parse_strategy
 from bal.checks import IGNORE_LABEL, check_target_classes
 from bal.predict import Chunk, predict
 from bal.segmentation.metrics import evaluate as seg_evaluate
+from bal.active.tasks import check_model
 from bal.train import fit
 
 __all__ = ["SegmentationProblem", "load_segmentation_problem", "build_posterior", "load_pretrained",
@@ -118,6 +119,7 @@ class SegmentationTask:
                              f"{config.image_size}")
         check_target_classes(config.target_classes, problem.class_names)
         self.posterior = build_posterior(config, problem.num_classes)
+        check_model(self.posterior, problem.train_images[:1])
         self.pretrained = None
         if config.pretrained is not None:
             self.pretrained = load_pretrained(config.pretrained, self.posterior, problem.train_images[:1])
