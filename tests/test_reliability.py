@@ -213,6 +213,9 @@ def test_corrupt_pool_labels_name_the_file(capsys, tmp_path):
     pool = tmp_path / "pool"
     assert cli.main(["pool", "pack", "digits", str(pool)]) == 0
     capsys.readouterr()
+    # a bad test split is refused before anything is written
+    _cli_error(capsys, ["pool", "pack", "digits", str(tmp_path / "p2"), "--test-split", "nope"], "nope")
+    assert not (tmp_path / "p2").exists() or not any((tmp_path / "p2").iterdir())
     for bad in (b"", (pool / "labels.npy").read_bytes()[:100]):
         (pool / "labels.npy").write_bytes(bad)
         _cli_error(capsys, ["run", "--out", str(tmp_path / "r"), *FAST, "--dataset", f"pool:{pool}"], "labels.npy")

@@ -196,11 +196,12 @@ def pack_dataset(name: str, out, *, split: str = "train", test_split: str | None
     from bal import data
 
     ds = data.load(name, split, data_dir=data_dir)
+    # the test split is loaded first: a bad one must not leave a half-written pool behind
+    test = data.load(name, test_split, data_dir=data_dir) if test_split not in (None, split) else None
     classes = dict(num_classes=ds.num_classes, class_names=ds.class_names)
     index_path = pack(ArraySource(ds.images), out, name_prefix=f"{name}/{split}/", labels=ds.labels,
                       description=f"bal.data {name} {split}", **classes, **options)
-    if test_split is not None and test_split != split:
-        test = data.load(name, test_split, data_dir=data_dir)
+    if test is not None:
         options = {k: v for k, v in options.items() if k != "overwrite"}
         pack(ArraySource(test.images), index_path.parent / "test", name_prefix=f"{name}/{test_split}/",
              labels=test.labels, description=f"bal.data {name} {test_split}", **classes, **options)
