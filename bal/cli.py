@@ -70,18 +70,24 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
         help_text = f"{text} (default: {default})".strip()
         if hint is bool:
             parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
-                                default=None, help=help_text)
+                                default=argparse.SUPPRESS, help=help_text)
         elif typing.get_origin(hint) is tuple or tuple in map(typing.get_origin, typing.get_args(hint)):
             args = [a for a in typing.get_args(hint) if a is not type(None)]
             inner = typing.get_args(args[0] if typing.get_origin(hint) is not tuple else hint)[0]
-            parser.add_argument(flag, dest=field.name, nargs="+", type=_scalar(inner), default=None,
+            parser.add_argument(flag, dest=field.name, nargs="+", type=_scalar(inner), default=argparse.SUPPRESS,
                                 help=help_text)
         elif hint is dict:
-            parser.add_argument(flag, dest=field.name, type=_json_dict, default=None,
+            parser.add_argument(flag, dest=field.name, type=_json_dict, default=argparse.SUPPRESS,
                                 help=f"a JSON object: {help_text}")
         else:
-            parser.add_argument(flag, dest=field.name, type=_scalar(hint), default=None,
+            parser.add_argument(flag, dest=field.name, type=_scalar(hint), default=argparse.SUPPRESS,
                                 help=help_text)
+
+
+def _unset(value, hint):
+    if isinstance(value, list) and value == [None]:
+        return None if type(None) in typing.get_args(hint) else ()
+    return value
 
 
 def _json_dict(text: str) -> dict:
@@ -113,8 +119,10 @@ def _cmd_run(args) -> int:
     from bal.report import format_summary, summarize, write_report
 
     settings = load_config(args.config) if args.config else {}
-    flags = {field.name: getattr(args, field.name) for field, _, _ in _setting_fields()
-             if getattr(args, field.name, None) is not None}
+    # flags given (absent ones are not in args); `none` unsets an optional setting, and a list
+    # setting given as `none` alone becomes empty (or unset where it may be)
+    flags = {field.name: _unset(getattr(args, field.name), hint) for field, hint, _ in _setting_fields()
+             if hasattr(args, field.name)}
     quickstart = not ({"dataset", "task"} & (set(settings) | set(flags)))
     if quickstart:
         settings = {**QUICKSTART, **settings}

@@ -202,6 +202,21 @@ def test_bad_settings_leave_no_run_directory_behind(capsys, tmp_path, flags, nam
     assert not (out / "config.json").exists(), "a bad setting must not write config.json"
 
 
+def test_a_flag_of_none_unsets_what_the_config_file_set(tmp_path):
+    """``--pool-subset none`` is not ignored; ``--growth 0.5 --acquisition-size none`` replaces a
+    file's fixed acquisition size; a list setting given as ``none`` becomes empty."""
+    import json
+
+    toml = _write(tmp_path / "c.toml", 'dataset = "digits"\nmodel = "mlp"\nepochs = 1\nseeds = [0]\ncycles = 0\n'
+                  'pool_subset = 50\nacquisition_size = 10\nstop_on = ["kappa"]\nstop_set_size = 20\nquiet = true\n')
+    out = tmp_path / "r"
+    assert cli.main(["run", str(toml), "--out", str(out), "--pool-subset", "none", "--growth", "0.5",
+                     "--acquisition-size", "none", "--stop-on", "none", "--no-quiet"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["pool_subset"] is None and saved["growth"] == 0.5 and saved["acquisition_size"] is None
+    assert saved["stop_on"] == [] and saved["quiet"] is False and saved["stop_set_size"] == 20  # the rest: the file's
+
+
 def test_list_model_options_from_toml_and_flags(tmp_path):
     """TOML and JSON give lists; the model gets tuples (a Flax module must hash)."""
     assert cli.main(["run", "--out", str(tmp_path / "r"), *FAST, "--cycles", "0", "--model-kwargs",

@@ -116,7 +116,8 @@ class ExperimentConfig(Config):
             if not isinstance(params, dict):
                 raise ValueError(f"acquisition_params.{name} must be a table of parameters; got {params!r}")
         if (self.acquisition_size is None) == (self.growth is None):
-            raise ValueError("give exactly one of acquisition_size and growth")
+            raise ValueError("give exactly one of acquisition_size and growth (a flag unsets the other: "
+                             "--acquisition-size none)")
         if self.cycles is None and self.label_budget is None:
             raise ValueError("give cycles or label_budget (or both) to bound the run")
         if self.label_budget is not None and self.label_budget < self.initial_labels:
