@@ -132,7 +132,7 @@ def status(data_dir: str | os.PathLike | None = None, names=None) -> list[Datase
         out = [
             s if s.ok else dataclasses.replace(
                 s, message=f"{s.message} (the data directory {root}, from {data_dir_origin(data_dir)}, "
-                           "does not exist)")
+                           f"{'is a file, not a directory' if root.exists() else 'does not exist'})")
             for s in out
         ]
     return out

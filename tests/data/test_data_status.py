@@ -63,3 +63,12 @@ def test_status_cifar(tmp_path, cifar10_data, monkeypatch):
     gen.write(tmp_path, tarball=False, extracted=True)
     s = _by_name(tmp_path)["cifar10"]
     assert s.ok and "extracted cifar-10-batches-py/" in s.message
+
+
+def test_a_data_dir_that_is_a_file_is_named_as_such(tmp_path):
+    from bal.data.status import status
+
+    path = tmp_path / "file"
+    path.write_text("x")
+    message = next(s.message for s in status(path, ["mnist"]))
+    assert f"the data directory {path}" in message and "is a file, not a directory" in message
