@@ -334,3 +334,14 @@ def test_default_thresholds_follow_the_metric():
     assert (low, full) == (0.0576, 0.064) and summarize(one, (low, full))[0]["labels_to"][full] is not None
     nll = [{**r, "nll": 1.234567} for r in one]
     assert default_thresholds(nll, "nll") == (math.ceil(1.234567 / 0.9 * 1e4) / 1e4, 1.2346)
+
+
+def test_a_baseline_that_ended_at_zero_still_summarises():
+    """Default thresholds of a tiny run whose random baseline ended at mAP 0 are (0, 0), not an error;
+    only thresholds a user gives must be > 0."""
+    recs = [{"task": "detection", "strategy": s, "seed": 0, "cycle": c, "num_labeled_images": 4 + 2 * c,
+             "map": 0.0 if s == "random" else 0.01 * c} for s in ("random", "box_bald") for c in range(2)]
+    rows = summarize(recs)
+    assert list(rows[0]["labels_to"]) == [0.0]  # (0, 0): one column
+    with pytest.raises(ValueError, match="finite numbers > 0"):
+        summarize(recs, (0.0,))

@@ -203,9 +203,10 @@ def summarize(records: list[dict], thresholds=None, metric: str | None = None, *
         have = sorted(k for k, v in missing[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool))
         raise ValueError(f"record of {missing[0].get('strategy')!r} seed {missing[0].get('seed')} cycle "
                          f"{missing[0].get('cycle')} has no metric {metric!r}; numeric keys: {', '.join(have)}")
-    if thresholds is None:
+    if thresholds is None:  # from the records (0 where the baseline ended at 0: a tiny run)
         thresholds = default_thresholds(records, metric, baseline=baseline)
-    thresholds = check_thresholds(thresholds, metric)
+    else:
+        thresholds = check_thresholds(thresholds, metric)
     higher = _higher_is_better(metric)
     x_key = label_key(records)
     unit = label_unit(records, x_key)
