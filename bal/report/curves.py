@@ -9,7 +9,7 @@ import numpy as np
 from bal.active.results import read_records, runs
 from bal.report.detection import plot_detection
 from bal.report.records import (open_plot, ANNOTATION_KEY, ANNOTATION_PLOT, _metric_name, default_metric, label_key, label_unit,
-                                record_task)
+                                record_task, run_dir_of)
 
 def plot_learning_curves(source, out_path=None, *, metric: str | None = None, x_key: str | None = None,
                          title: str | None = None) -> pathlib.Path:
@@ -73,7 +73,7 @@ def plot_annotation_curves(source, out_path=None, *, metric: str | None = None,
     """Write a PNG of ``metric`` vs the annotation time of the labels (``annotation_seconds``),
     mean ± std over seeds per strategy (default ``<run dir>/annotation_curves.png``)."""
     source = pathlib.Path(source)
-    run_dir = source if source.is_dir() else source.parent
+    run_dir = run_dir_of(source)
     if not annotation_timed(read_records(source)):
         raise ValueError(f"{source}: the records carry no annotation time ({ANNOTATION_KEY}: runs with "
                          "oracle = 'human' whose labels came with a lead time)")

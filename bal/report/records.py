@@ -96,6 +96,14 @@ def _least_tagged(run_dir, records: list[dict]) -> list[dict]:
             for r in records]
 
 
+def run_dir_of(source):
+    """The run directory of ``source``: a run directory itself, or the folder of its results file."""
+    import pathlib
+
+    source = pathlib.Path(source)
+    return source if source.is_dir() else source.parent
+
+
 def read_sources(sources) -> tuple[list[dict], "pathlib.Path"]:
     """The records of one run directory (or ``results.jsonl``), or of several side by side, and the
     first source's directory (where plots go by default).
@@ -114,7 +122,7 @@ def read_sources(sources) -> tuple[list[dict], "pathlib.Path"]:
     if not sources:
         raise ValueError("give at least one run directory")
     paths = [pathlib.Path(s) for s in sources]
-    dirs = [p if p.is_dir() else p.parent for p in paths]
+    dirs = [run_dir_of(p) for p in paths]
     if len(paths) == 1:
         return read_records(paths[0]), dirs[0]
     resolved = [d.resolve() for d in dirs]

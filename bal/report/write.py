@@ -9,7 +9,7 @@ from bal.active.results import RunDirectory, read_records, runs
 from bal.backend.policy import cpu_model
 from bal.report.curves import annotation_timed, plot_annotation_curves, plot_learning_curves
 from bal.report.detection import compare_detection, format_detection_comparison
-from bal.report.records import ANNOTATION_KEY, _metric_name, default_metric, record_task
+from bal.report.records import ANNOTATION_KEY, _metric_name, default_metric, record_task, run_dir_of
 from bal.report.stopping import format_stopping
 from bal.report.summary import format_summary, summarize
 
@@ -17,15 +17,9 @@ from bal.report.summary import format_summary, summarize
 def stopping_text(run_dir, records: list[dict]) -> str:
     """Where each stopping criterion would have stopped the runs that watched a stop set, under the
     run's own settings (:func:`format_stopping`); empty without a stop set."""
-    run_dir = _directory(run_dir)
+    run_dir = run_dir_of(run_dir)
     config = RunDirectory(run_dir).read_config() if (run_dir / "config.json").exists() else None
     return format_stopping(records, config)
-
-
-def _directory(path) -> pathlib.Path:
-    """The run directory of ``path``: itself, or the folder of its ``results.jsonl``."""
-    path = pathlib.Path(path)
-    return path.parent if path.is_file() else path
 
 
 def write_report(run_dir, thresholds=None, *, metric: str | None = None,
@@ -37,7 +31,7 @@ def write_report(run_dir, thresholds=None, *, metric: str | None = None,
     import json
     import platform
 
-    source, run_dir = run_dir, _directory(run_dir)  # a run directory, or a results file in it
+    source, run_dir = run_dir, run_dir_of(run_dir)  # a run directory, or a results file in it
     records = read_records(source)
     if not records:
         raise ValueError(f"{run_dir} holds no completed cycles to summarise")

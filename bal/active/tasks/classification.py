@@ -29,8 +29,8 @@ from bal import posteriors as bposteriors
 from bal.active import stopping
 from bal.active import strategy as bstrategy
 from bal.active.config import ExperimentConfig
-from bal.predict import predict, predictive
 from bal.active.tasks import check_model
+from bal.predict import predict, predictive
 from bal.train import fit
 
 __all__ = ["Problem", "load_problem", "build_posterior", "ClassificationTask", "Labels", "Oracle"]
